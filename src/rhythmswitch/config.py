@@ -1,0 +1,486 @@
+"""Configuration: frozen, validated dataclasses, presets, and TOML/JSON round trip.
+
+A run is described by one :class:`RunConfig` made of a :class:`TaskConfig` (METHOD section 3),
+a :class:`ModelConfig` (section 2) and a :class:`TrainConfig` (section 5).  Every field is
+validated in ``__post_init__``; a bad value raises :class:`ConfigError` whose message names the
+field, the value and what is allowed.  Presets (``paper``, ``canonical``, ``fast``, ``tiny``)
+are plain functions returning a :class:`RunConfig`; ``--set section.field=value`` overrides are
+applied with :func:`apply_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+PAPER_BANDS_HZ: tuple[tuple[float, float], ...] = ((4.0, 7.0), (8.0, 13.0), (14.0, 29.0), (30.0, 50.0))
+CANONICAL_BANDS_HZ: tuple[tuple[float, float], ...] = (
+    (4.0, 8.0),
+    (8.0, 13.0),
+    (13.0, 30.0),
+    (30.0, 80.0),
+)
+MODE_NAMES: tuple[str, ...] = ("theta", "alpha", "beta", "gamma")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names field, value and what is allowed."""
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{name} = {value!r} is invalid: {allowed}")
+
+
+def _check_int(name: str, value: Any, lo: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(name, value, "must be an integer")
+    if lo is not None and value < lo:
+        _fail(name, value, f"must be an integer >= {lo}")
+
+
+def _check_float(name: str, value: Any, lo: float | None = None, *, strict: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        _fail(name, value, "must be a finite number")
+    if lo is not None and (value <= lo if strict else value < lo):
+        _fail(name, value, f"must be {'>' if strict else '>='} {lo}")
+
+
+def _check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        _fail(name, value, f"must be one of {', '.join(repr(c) for c in choices)}")
+
+
+def validate_bands(name: str, bands_hz: Any, dt_s: float | None = None) -> None:
+    """Bands are [low, high) pairs, ordered, non-overlapping, low >= 0, high <= Nyquist."""
+    try:
+        pairs = [tuple(float(v) for v in band) for band in bands_hz]
+    except (TypeError, ValueError):
+        _fail(name, bands_hz, "must be a list of [low, high] pairs in Hz")
+    if not pairs:
+        _fail(name, bands_hz, "must hold at least one band")
+    for k, pair in enumerate(pairs):
+        if len(pair) != 2 or not all(math.isfinite(v) for v in pair):
+            _fail(f"{name}[{k}]", list(pair), "must be a [low, high] pair of finite numbers in Hz")
+        lo, hi = pair
+        if lo < 0 or hi <= lo:
+            _fail(f"{name}[{k}]", [lo, hi], "must satisfy 0 <= low < high")
+        if k > 0 and lo < pairs[k - 1][1]:
+            _fail(
+                f"{name}[{k}]",
+                [lo, hi],
+                f"bands must be ordered and non-overlapping (previous band ends at {pairs[k - 1][1]} Hz)",
+            )
+    if dt_s is not None and dt_s > 0:
+        nyquist = 0.5 / dt_s
+        if pairs[-1][1] > nyquist:
+            _fail(name, [list(p) for p in pairs], f"every band must lie at or below Nyquist ({nyquist:g} Hz)")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The rhythm-switching task (METHOD section 3) and the evaluation protocol (section 6).
+
+    All durations are in time steps of ``dt_s`` seconds.  Bands are half-open [low, high) Hz.
+    """
+
+    dt_s: float = 0.001
+    mode_names: tuple[str, ...] = MODE_NAMES
+    bands_hz: tuple[tuple[float, float], ...] = PAPER_BANDS_HZ
+    wait_steps: int = 100
+    pulse_steps: int = 100
+    pulse_amp: float = 1.0
+    transient_steps: int = 500
+    window_steps: int = 4000
+    switch_num: int = 3
+    eval_steps_per_mode: int = 8000
+    eval_drop_steps: int = 500
+
+    def __post_init__(self) -> None:
+        _check_float("task.dt_s", self.dt_s, 0.0, strict=True)
+        object.__setattr__(self, "mode_names", tuple(str(m) for m in self.mode_names))
+        try:
+            bands = tuple((float(lo), float(hi)) for lo, hi in self.bands_hz)
+        except (TypeError, ValueError):
+            _fail("task.bands_hz", self.bands_hz, "must be a list of [low, high] pairs in Hz")
+        object.__setattr__(self, "bands_hz", bands)
+        validate_bands("task.bands_hz", self.bands_hz, self.dt_s)
+        if len(self.mode_names) != len(self.bands_hz):
+            _fail(
+                "task.mode_names",
+                list(self.mode_names),
+                f"must name one mode per band ({len(self.bands_hz)} bands)",
+            )
+        if len(set(self.mode_names)) != len(self.mode_names) or any(
+            not m or "->" in m for m in self.mode_names
+        ):
+            _fail("task.mode_names", list(self.mode_names), "must be distinct non-empty names without '->'")
+        _check_int("task.wait_steps", self.wait_steps, 0)
+        _check_int("task.pulse_steps", self.pulse_steps, 1)
+        _check_float("task.pulse_amp", self.pulse_amp)
+        _check_int("task.transient_steps", self.transient_steps, 0)
+        _check_int("task.window_steps", self.window_steps, 4)
+        if self.transient_steps < self.pulse_steps:
+            _fail(
+                "task.transient_steps",
+                self.transient_steps,
+                f"must be >= task.pulse_steps ({self.pulse_steps}) so the loss never sees the pulse",
+            )
+        _check_int("task.switch_num", self.switch_num, 1)
+        _check_int("task.eval_steps_per_mode", self.eval_steps_per_mode, 8)
+        _check_int("task.eval_drop_steps", self.eval_drop_steps, 0)
+        if self.eval_drop_steps < self.pulse_steps:
+            _fail("task.eval_drop_steps", self.eval_drop_steps, f"must be >= task.pulse_steps ({self.pulse_steps})")
+        if self.eval_steps_per_mode - self.eval_drop_steps < 4:
+            _fail(
+                "task.eval_steps_per_mode",
+                self.eval_steps_per_mode,
+                "must exceed task.eval_drop_steps by at least 4 steps",
+            )
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.mode_names)
+
+    @property
+    def fs_hz(self) -> float:
+        return 1.0 / self.dt_s
+
+    @property
+    def interval_steps(self) -> int:
+        return self.transient_steps + self.window_steps
+
+    @property
+    def trial_steps(self) -> int:
+        return self.wait_steps + self.switch_num * self.interval_steps
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The leaky-integrator network (METHOD section 2).
+
+    ``tau_param``: ``alpha`` trains a = dt/tau directly and projects it to a >= 0 after every
+    update (the paper); ``bounded`` trains an unconstrained theta with a = a_max * sigmoid(theta),
+    a_max = dt / tau_min_s <= 1, so dt/tau stays in (0, 1].
+    ``tau_init``: ``constant`` (every neuron at ``tau_init_s``) or ``loguniform`` on
+    [``tau_lo_s``, ``tau_hi_s``].  ``train_tau = false`` freezes tau (a control).
+    ``form``: ``current`` (the paper's x-update with r = tanh(x)) or ``rate`` (the seed's sketch).
+    """
+
+    n_units: int = 100
+    form: str = "current"
+    tau_param: str = "alpha"
+    tau_init: str = "constant"
+    tau_init_s: float = 0.05
+    tau_lo_s: float = 0.005
+    tau_hi_s: float = 0.3
+    tau_min_s: float = 0.001
+    train_tau: bool = True
+    w_rec_gain: float = 1.0
+    sigma: float = 0.1
+    x0_std: float = 0.01
+
+    def __post_init__(self) -> None:
+        _check_int("model.n_units", self.n_units, 1)
+        _check_choice("model.form", self.form, ("current", "rate"))
+        _check_choice("model.tau_param", self.tau_param, ("alpha", "bounded"))
+        _check_choice("model.tau_init", self.tau_init, ("constant", "loguniform"))
+        _check_float("model.tau_init_s", self.tau_init_s, 0.0, strict=True)
+        _check_float("model.tau_lo_s", self.tau_lo_s, 0.0, strict=True)
+        _check_float("model.tau_hi_s", self.tau_hi_s, 0.0, strict=True)
+        if self.tau_hi_s < self.tau_lo_s:
+            _fail("model.tau_hi_s", self.tau_hi_s, f"must be >= model.tau_lo_s ({self.tau_lo_s})")
+        _check_float("model.tau_min_s", self.tau_min_s, 0.0, strict=True)
+        if not isinstance(self.train_tau, bool):
+            _fail("model.train_tau", self.train_tau, "must be true or false")
+        _check_float("model.w_rec_gain", self.w_rec_gain, 0.0)
+        _check_float("model.sigma", self.sigma, 0.0)
+        _check_float("model.x0_std", self.x0_std, 0.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training protocol (METHOD section 5) plus our speed levers.
+
+    ``lr_schedule``: ``constant`` or ``cosine`` (cosine decay from ``learning_rate`` to
+    ``learning_rate * lr_final_frac`` over ``max_iters``, after ``warmup_iters`` linear warm-up).
+    ``curriculum``: optional ``[[window_steps, iters], ...]`` stages; each stage trains with that
+    loss window for that many iterations, and the last stage uses ``task.window_steps`` for the
+    rest.  ``noise_rng``: ``hash`` (a counter-based generator regenerated in the backward pass,
+    exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).
+    """
+
+    batch_size: int = 50
+    learning_rate: float = 1e-4
+    lr_schedule: str = "constant"
+    lr_final_frac: float = 0.1
+    warmup_iters: int = 0
+    clip_norm: float = 1.0
+    max_iters: int = 50_000
+    goal_loss: float = 1e-6
+    converge_loss: float = 2e-5
+    curriculum: tuple[tuple[int, int], ...] = ()
+    iters_per_call: int = 10
+    checkpoint_every_s: float = 120.0
+    noise_rng: str = "hash"
+    grad_impl: str = "custom"
+    time_chunk: int = 100
+    stop_on_eval: bool = False
+    eval_every: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("train.batch_size", self.batch_size, 1)
+        _check_float("train.learning_rate", self.learning_rate, 0.0, strict=True)
+        _check_choice("train.lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        _check_float("train.lr_final_frac", self.lr_final_frac, 0.0)
+        _check_int("train.warmup_iters", self.warmup_iters, 0)
+        _check_float("train.clip_norm", self.clip_norm, 0.0, strict=True)
+        _check_int("train.max_iters", self.max_iters, 1)
+        _check_float("train.goal_loss", self.goal_loss, 0.0)
+        _check_float("train.converge_loss", self.converge_loss, 0.0)
+        try:
+            stages = tuple((int(w), int(n)) for w, n in self.curriculum)
+        except (TypeError, ValueError):
+            _fail("train.curriculum", self.curriculum, "must be a list of [window_steps, iters] pairs")
+        for k, (w, n) in enumerate(stages):
+            if w < 4 or n < 1:
+                _fail(f"train.curriculum[{k}]", [w, n], "needs window_steps >= 4 and iters >= 1")
+        object.__setattr__(self, "curriculum", stages)
+        _check_int("train.iters_per_call", self.iters_per_call, 1)
+        _check_float("train.checkpoint_every_s", self.checkpoint_every_s, 0.0)
+        _check_choice("train.noise_rng", self.noise_rng, ("hash", "threefry"))
+        _check_choice("train.grad_impl", self.grad_impl, ("custom", "autodiff"))
+        _check_int("train.time_chunk", self.time_chunk, 1)
+        if not isinstance(self.stop_on_eval, bool):
+            _fail("train.stop_on_eval", self.stop_on_eval, "must be true or false")
+        _check_int("train.eval_every", self.eval_every, 0)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: a preset name, the three configs, the base seed and the ensemble size.
+
+    Member k of the ensemble uses seed ``seed + k``; its result does not depend on K.
+    """
+
+    preset: str = "paper"
+    seed: int = 43
+    n_networks: int = 20
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.preset, str) or not self.preset:
+            _fail("preset", self.preset, "must be a non-empty name")
+        _check_int("seed", self.seed, 0)
+        _check_int("n_networks", self.n_networks, 1)
+        if self.model.tau_param == "bounded" and self.model.tau_min_s < self.task.dt_s:
+            _fail(
+                "model.tau_min_s",
+                self.model.tau_min_s,
+                f"must be >= task.dt_s ({self.task.dt_s}) with tau_param = 'bounded' (dt/tau <= 1)",
+            )
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        data = dict(data)
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            _fail(sorted(unknown)[0], data[sorted(unknown)[0]], "is not a known run setting")
+        sub = {}
+        for name, klass in (("task", TaskConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            section = dict(data.pop(name, {}) or {})
+            known = {f.name: f for f in fields(klass)}
+            for key in section:
+                if key not in known:
+                    _fail(f"{name}.{key}", section[key], f"is not a known setting of [{name}]")
+            section = {k: _coerce_from_file(known[k], v) for k, v in section.items()}
+            sub[name] = klass(**section)
+        return cls(**data, **sub)
+
+    def dumps_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        from rhythmswitch.store import atomic_write_text
+
+        path = Path(path)
+        text = json.dumps(self.to_dict(), indent=2) if path.suffix == ".json" else self.dumps_toml()
+        atomic_write_text(path, text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        text = path.read_text()
+        try:
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot parse config: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _coerce_from_file(f: dataclasses.Field, value: Any) -> Any:
+    """TOML/JSON give lists where the dataclass wants tuples; ints where floats are wanted."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
+
+
+# -- presets -------------------------------------------------------------------------------
+
+
+def preset_paper() -> RunConfig:
+    """METHOD section 5 exactly: batch 50, lr 1e-4, 13,600-step trials, goal 1e-6, 50k iters."""
+    return RunConfig(preset="paper")
+
+
+def preset_canonical() -> RunConfig:
+    """The paper's protocol with the seed's canonical bands (4-8, 8-13, 13-30, 30-80 Hz)."""
+    return RunConfig(preset="canonical", task=TaskConfig(bands_hz=CANONICAL_BANDS_HZ))
+
+
+def preset_fast() -> RunConfig:
+    """Same model and loss, cheaper protocol tuned to reach the section 6 criterion fast.
+
+    See the README ("The fast preset") for what changes relative to the paper and why.
+    """
+    return RunConfig(
+        preset="fast",
+        task=TaskConfig(transient_steps=300, window_steps=2000),
+        model=ModelConfig(tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.1, w_rec_gain=1.2),
+        train=TrainConfig(
+            batch_size=8,
+            learning_rate=2e-3,
+            lr_schedule="cosine",
+            lr_final_frac=0.05,
+            warmup_iters=50,
+            max_iters=2000,
+            goal_loss=2e-6,
+            curriculum=((1000, 600),),
+        ),
+    )
+
+
+def preset_tiny() -> RunConfig:
+    """A seconds-long run for tests and demos (small N, short trials, few iterations)."""
+    return RunConfig(
+        preset="tiny",
+        n_networks=2,
+        task=TaskConfig(
+            wait_steps=20,
+            pulse_steps=20,
+            transient_steps=40,
+            window_steps=200,
+            switch_num=2,
+            eval_steps_per_mode=600,
+            eval_drop_steps=100,
+        ),
+        model=ModelConfig(n_units=16, tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.1),
+        train=TrainConfig(batch_size=4, learning_rate=3e-3, max_iters=30, iters_per_call=5),
+    )
+
+
+PRESETS = {
+    "paper": preset_paper,
+    "canonical": preset_canonical,
+    "fast": preset_fast,
+    "tiny": preset_tiny,
+}
+
+
+def get_preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        _fail("preset", name, f"must be one of {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()
+
+
+# -- overrides -----------------------------------------------------------------------------
+
+_SECTIONS = ("task", "model", "train")
+
+
+def _parse_value(text: str) -> Any:
+    """Parse a --set value as a TOML value, falling back to a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(cfg: RunConfig, items: Iterable[str]) -> RunConfig:
+    """Apply ``key=value`` overrides (``task.window_steps=2000``, ``model.tau_init=loguniform``).
+
+    A bare field name is accepted when it belongs to exactly one section.  Special values:
+    ``task.bands_hz=paper`` / ``canonical`` pick the named band sets.
+    """
+    updates: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    top: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            _fail("--set", item, "must look like key=value, e.g. train.batch_size=16")
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        value = _parse_value(raw.strip())
+        section, _, name = key.rpartition(".")
+        if not section:
+            owners = [s for s in _SECTIONS if name in {f.name for f in fields(getattr(cfg, s))}]
+            if name in ("seed", "n_networks"):
+                top[name] = value
+                continue
+            if len(owners) != 1:
+                _fail(key, raw, "is not a known setting (use section.field, e.g. model.n_units)")
+            section = owners[0]
+        if section not in _SECTIONS:
+            _fail(key, raw, f"section must be one of {', '.join(_SECTIONS)}")
+        known = {f.name: f for f in fields(getattr(cfg, section))}
+        if name not in known:
+            _fail(key, raw, f"is not a known setting of [{section}] (known: {', '.join(sorted(known))})")
+        if section == "task" and name == "bands_hz" and isinstance(value, str):
+            value = {"paper": PAPER_BANDS_HZ, "canonical": CANONICAL_BANDS_HZ}.get(value, value)
+        value = _coerce_from_file(known[name], value)
+        _check_type(f"{section}.{name}", known[name], value, raw)
+        updates[section][name] = value
+    new = {s: replace(getattr(cfg, s), **updates[s]) if updates[s] else getattr(cfg, s) for s in _SECTIONS}
+    return replace(cfg, **top, **new)
+
+
+def _check_type(name: str, f: dataclasses.Field, value: Any, raw: str) -> None:
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            _fail(name, raw, "must be true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(name, raw, "must be an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(name, raw, "must be a number")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            _fail(name, raw, "must be a string")
+    elif isinstance(default, tuple) and not isinstance(value, tuple):
+        _fail(name, raw, "must be a list, e.g. [[4, 7], [8, 13]]")

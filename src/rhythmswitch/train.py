@@ -1,0 +1,461 @@
+"""Ensemble training (METHOD section 5): K networks as one compiled program.
+
+Every member k has its own seed ``seed + k``; its initial parameters, its trial batches, its
+initial states and its noise derive from that seed and the iteration number only, so a member's
+result does not depend on which other members it was trained with (tests check this).
+
+The K members are stacked on a leading axis and advanced together by one jitted function that
+runs ``iters_per_call`` iterations (``lax.scan``) of ``vmap``-ed loss, gradient and
+Adam-with-global-norm-clipping updates.  Each member stops at its own goal (best loss below
+``goal_loss``) and keeps its best-loss weights; finished members are dropped from the compiled
+batch.  A member whose loss, gradient or new parameters are not finite is rolled back to its last
+good state, its step is halved, and the event is logged; it never touches the other members.
+
+Checkpoints (``DIR/checkpoint.npz``, written atomically) let an interrupted run resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rhythmswitch.config import RunConfig
+from rhythmswitch.loss import band_masks, window_loss
+from rhythmswitch.model import Params, a_from_raw, init_params, params_to_network, project
+from rhythmswitch.recurrence import make_z_fn
+from rhythmswitch.task import sample_modes, window_starts
+
+log = logging.getLogger(__name__)
+
+
+def member_name(seed: int) -> str:
+    """File stem of the network trained from ``seed``."""
+    return f"net{seed:03d}"
+
+
+class MemberState(NamedTuple):
+    """Training state of the members (every leaf has a leading K axis)."""
+
+    params: Params
+    opt_state: Any
+    best_params: Params
+    best_loss: jax.Array  # (K,)
+    lr_scale: jax.Array  # (K,) halved on every rollback
+    key: jax.Array  # (K, 2) uint32, the member's training key
+
+
+@dataclass
+class Progress:
+    """What the progress callback receives after every compiled call."""
+
+    iteration: int
+    max_iters: int
+    elapsed_s: float
+    best: float
+    median: float
+    worst: float
+    n_done: int
+    n_members: int
+
+
+@dataclass
+class TrainResult:
+    """Outcome per member (all lists have length K, in member order)."""
+
+    seeds: list[int]
+    names: list[str]
+    best_loss: np.ndarray
+    iterations: np.ndarray
+    time_to_goal_s: np.ndarray
+    history: list[list[float]]
+    rollbacks: np.ndarray
+    best_params: list[Params]
+    wall_s: float
+
+
+# -- optimiser -----------------------------------------------------------------------------
+
+
+def make_optimizer(cfg: RunConfig) -> optax.GradientTransformation:
+    tr = cfg.train
+    if tr.lr_schedule == "constant":
+        lr: Any = tr.learning_rate
+    else:
+        decay = max(tr.max_iters - tr.warmup_iters, 1)
+        lr = optax.warmup_cosine_decay_schedule(
+            init_value=tr.learning_rate * (0.1 if tr.warmup_iters else 1.0),
+            peak_value=tr.learning_rate,
+            warmup_steps=tr.warmup_iters,
+            decay_steps=tr.warmup_iters + decay,
+            end_value=tr.learning_rate * tr.lr_final_frac,
+        )
+    return optax.chain(optax.clip_by_global_norm(tr.clip_norm), optax.adam(lr))
+
+
+# -- one member ----------------------------------------------------------------------------
+
+
+def make_loss_fn(cfg: RunConfig, window_steps: int) -> Callable[[Params, jax.Array], tuple]:
+    """``loss_fn(params, key) -> (loss, ratios)`` for one member and one iteration's key."""
+    task, model, tr = cfg.task, cfg.model, cfg.train
+    z_fn, _ = make_z_fn(
+        task,
+        window_steps=window_steps,
+        n_units=model.n_units,
+        batch=tr.batch_size,
+        sigma=model.sigma,
+        form=model.form,
+        grad_impl=tr.grad_impl,
+        chunk=tr.time_chunk,
+    )
+    starts = window_starts(task, window_steps)
+    masks = jnp.asarray(band_masks(window_steps, task.fs_hz, task.bands_hz))
+    n_steps = task.wait_steps + task.switch_num * (task.transient_steps + window_steps)
+
+    def loss_fn(params: Params, key: jax.Array):
+        k_modes, k_x0, k_noise = jax.random.split(key, 3)
+        modes = sample_modes(task, k_modes, tr.batch_size)
+        x0 = model.x0_std * jax.random.normal(k_x0, (tr.batch_size, model.n_units), jnp.float32)
+        if tr.noise_rng == "hash":
+            noise = jax.random.bits(k_noise, (), jnp.uint32)
+        else:
+            noise = jax.random.normal(k_noise, (n_steps, tr.batch_size, model.n_units), jnp.float32)
+        a = a_from_raw(params.tau_raw, model, task)
+        z = z_fn(params.w_rec, params.w_in, params.b, a, x0, modes, noise)
+        return window_loss(z, modes, starts, window_steps, masks, task.fs_hz)
+
+    return loss_fn
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def make_member_step(cfg: RunConfig, window_steps: int, opt: optax.GradientTransformation):
+    """One iteration of one member: ``(state, it) -> (state, (loss, ok))`` (no K axis)."""
+    loss_fn = make_loss_fn(cfg, window_steps)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    model = cfg.model
+
+    def member_step(st: MemberState, it: jax.Array):
+        key = jax.random.fold_in(st.key, it)
+        (loss, _ratios), grads = grad_fn(st.params, key)
+        if not model.train_tau:
+            grads = grads._replace(tau_raw=jnp.zeros_like(grads.tau_raw))
+        updates, opt_state = opt.update(grads, st.opt_state, st.params)
+        updates = jax.tree_util.tree_map(lambda u: u * st.lr_scale, updates)
+        new_params = project(optax.apply_updates(st.params, updates), model)
+        ok = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
+        improved = ok & (loss < st.best_loss)
+
+        def pick(new, old, cond=ok):
+            return jax.tree_util.tree_map(lambda n, o: jnp.where(cond, n, o), new, old)
+
+        st = MemberState(
+            params=pick(new_params, st.params),
+            opt_state=pick(opt_state, st.opt_state),
+            best_params=pick(st.params, st.best_params, improved),
+            best_loss=jnp.where(improved, loss, st.best_loss),
+            lr_scale=jnp.where(ok, st.lr_scale, st.lr_scale * 0.5),
+            key=st.key,
+        )
+        return st, (jnp.where(ok, loss, jnp.nan), ok)
+
+    return member_step
+
+
+def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt):
+    """Jitted ``(state_K, it0) -> (state_K, losses (n_iters, K), oks (n_iters, K))``."""
+    member_step = make_member_step(cfg, window_steps, opt)
+    goal = cfg.train.goal_loss
+
+    def chunk(st: MemberState, it0: jax.Array):
+        def body(st, i):
+            it = it0 + i
+            new_st, (loss, ok) = jax.vmap(member_step, in_axes=(0, None))(st, it)
+            active = st.best_loss >= goal  # a member that reached its goal is frozen
+            st = jax.tree_util.tree_map(
+                lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new_st, st
+            )
+            return st, (jnp.where(active, loss, jnp.nan), ok | ~active)
+
+        return jax.lax.scan(body, st, jnp.arange(n_iters, dtype=jnp.int32))
+
+    return jax.jit(chunk, donate_argnums=0)
+
+
+def init_member_state(cfg: RunConfig, seeds: list[int], opt) -> MemberState:
+    """Initial state of the members with these seeds (stacked)."""
+
+    def one(seed):
+        k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+        params = init_params(cfg.model, cfg.task, key=k_init)
+        return MemberState(
+            params=params,
+            opt_state=opt.init(params),
+            best_params=params,
+            best_loss=jnp.asarray(jnp.inf, jnp.float32),
+            lr_scale=jnp.asarray(1.0, jnp.float32),
+            key=k_train,
+        )
+
+    states = [one(s) for s in seeds]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+
+
+def stage_windows(cfg: RunConfig) -> list[tuple[int, int]]:
+    """(first iteration, window_steps) of every curriculum stage, ending with the task window."""
+    out, it = [], 0
+    for w, n in cfg.train.curriculum:
+        out.append((it, w))
+        it += n
+    out.append((it, cfg.task.window_steps))
+    return out
+
+
+def window_at(cfg: RunConfig, iteration: int) -> tuple[int, int]:
+    """(window_steps, iterations until the stage ends) at ``iteration``."""
+    stages = stage_windows(cfg)
+    for k, (start, w) in enumerate(stages):
+        end = stages[k + 1][0] if k + 1 < len(stages) else cfg.train.max_iters
+        if start <= iteration < end:
+            return w, end - iteration
+    return stages[-1][1], cfg.train.max_iters - iteration
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+
+
+def _flatten_state(st: MemberState) -> dict[str, np.ndarray]:
+    leaves = jax.tree_util.tree_leaves(st)
+    return {f"leaf{i:03d}": np.asarray(x) for i, x in enumerate(leaves)}
+
+
+@dataclass
+class _Book:
+    """Host-side bookkeeping of all K members."""
+
+    iteration: np.ndarray
+    history: list[list[float]]
+    time_to_goal_s: np.ndarray
+    rollbacks: np.ndarray
+    elapsed_s: float = 0.0
+
+
+def save_checkpoint(path: Path, st: MemberState, book: _Book, cfg: RunConfig, seeds: list[int]) -> None:
+    """Write every member's state and bookkeeping, keyed by seed, atomically."""
+    from rhythmswitch.store import atomic_write_bytes, npz_bytes
+
+    max_len = max((len(h) for h in book.history), default=0)
+    hist = np.full((len(book.history), max_len), np.nan, np.float32)
+    for k, h in enumerate(book.history):
+        hist[k, : len(h)] = h
+    arrays = _flatten_state(st)
+    arrays.update(
+        seeds=np.asarray(seeds, np.int64),
+        iteration=book.iteration,
+        history=hist,
+        history_len=np.array([len(h) for h in book.history], np.int64),
+        time_to_goal_s=book.time_to_goal_s,
+        rollbacks=book.rollbacks,
+        elapsed_s=np.asarray(book.elapsed_s),
+        config=np.asarray(config_fingerprint(cfg)),
+    )
+    atomic_write_bytes(path, npz_bytes(arrays))
+
+
+def restore_checkpoint(
+    path: Path, st: MemberState, book: _Book, cfg: RunConfig, seeds: list[int]
+) -> tuple[MemberState, _Book]:
+    """Copy the saved state of every member of ``seeds`` found in the checkpoint into st/book.
+
+    A torn, foreign or incompatible checkpoint is ignored with a warning (training restarts),
+    never an error: the network files already written are the durable results.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        if str(arrays["config"]) != config_fingerprint(cfg):
+            log.warning("ignoring checkpoint %s written for another configuration", path)
+            return st, book
+        saved = [int(s) for s in arrays["seeds"]]
+        treedef = jax.tree_util.tree_structure(st)
+        leaves = jax.tree_util.tree_leaves(st)
+        saved_leaves = [arrays[f"leaf{i:03d}"] for i in range(treedef.num_leaves)]
+        for cur, old in zip(leaves, saved_leaves, strict=True):
+            if cur.shape[1:] != old.shape[1:] or old.shape[0] != len(saved):
+                raise ValueError(f"leaf shape {old.shape} does not fit {cur.shape}")
+    except Exception as exc:
+        log.warning("ignoring unusable checkpoint %s (%s)", path, exc)
+        return st, book
+    rows = {s: i for i, s in enumerate(saved)}
+    pairs = [(k, rows[s]) for k, s in enumerate(seeds) if s in rows]
+    if not pairs:
+        return st, book
+    dst = np.array([p[0] for p in pairs])
+    src = np.array([p[1] for p in pairs])
+    new_leaves = [jnp.asarray(cur).at[dst].set(jnp.asarray(old[src])) for cur, old in zip(leaves, saved_leaves, strict=True)]
+    st = jax.tree_util.tree_unflatten(treedef, new_leaves)
+    for k, i in pairs:
+        book.iteration[k] = int(arrays["iteration"][i])
+        book.history[k] = [float(v) for v in arrays["history"][i, : int(arrays["history_len"][i])]]
+        book.time_to_goal_s[k] = float(arrays["time_to_goal_s"][i])
+        book.rollbacks[k] = int(arrays["rollbacks"][i])
+    book.elapsed_s = float(arrays["elapsed_s"])
+    log.info("resumed %d member(s) from %s", len(pairs), path)
+    return st, book
+
+
+# -- the driver ----------------------------------------------------------------------------
+
+
+def _take(st: MemberState, idx: np.ndarray) -> MemberState:
+    return jax.tree_util.tree_map(lambda x: x[idx], st)
+
+
+def _put(full: MemberState, part: MemberState, idx: np.ndarray) -> MemberState:
+    return jax.tree_util.tree_map(lambda f, p: f.at[idx].set(p), full, part)
+
+
+def train_ensemble(
+    cfg: RunConfig,
+    *,
+    seeds: list[int] | None = None,
+    checkpoint: str | Path | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    on_member_done: Callable[[int, Params, dict], None] | None = None,
+) -> TrainResult:
+    """Train the members with ``seeds`` (default ``cfg.seed + k`` for k < n_networks).
+
+    ``on_member_done(k, best_params, info)`` is called once per member as soon as it finishes
+    (goal reached or ``max_iters``), so finished networks can be written before the rest end.
+    """
+    tr = cfg.train
+    seeds = list(seeds) if seeds is not None else [cfg.seed + k for k in range(cfg.n_networks)]
+    k_total = len(seeds)
+    opt = make_optimizer(cfg)
+    st = init_member_state(cfg, seeds, opt)
+    book = _Book(
+        iteration=np.zeros(k_total, np.int64),
+        history=[[] for _ in seeds],
+        time_to_goal_s=np.full(k_total, np.nan),
+        rollbacks=np.zeros(k_total, np.int64),
+    )
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        st, book = restore_checkpoint(ckpt, st, book, cfg, seeds)
+    reported = np.zeros(k_total, bool)
+    t_start = time.perf_counter() - book.elapsed_s
+    last_ckpt = time.perf_counter()
+    compiled: dict[tuple[int, int, int], Callable] = {}
+
+    def finished() -> np.ndarray:
+        best = np.asarray(st.best_loss)
+        return (best < tr.goal_loss) | (book.iteration >= tr.max_iters)
+
+    def report_done() -> None:
+        done = finished()
+        for k in np.flatnonzero(done & ~reported):
+            reported[k] = True
+            if on_member_done is not None:
+                info = {
+                    "seed": seeds[k],
+                    "best_loss": float(st.best_loss[k]),
+                    "iterations": int(book.iteration[k]),
+                    "time_to_goal_s": float(book.time_to_goal_s[k]),
+                    "rollbacks": int(book.rollbacks[k]),
+                    "history": list(book.history[k]),
+                }
+                on_member_done(int(k), _take(st.best_params, np.array(k)), info)
+
+    report_done()
+    while not finished().all():
+        active = np.flatnonzero(~finished())
+        it0 = int(book.iteration[active].min())
+        # members resumed at different iterations are advanced in groups of equal iteration
+        active = active[book.iteration[active] == it0]
+        window, left = window_at(cfg, it0)
+        n_iters = int(min(tr.iters_per_call, left, tr.max_iters - it0))
+        key = (window, n_iters, len(active))
+        if key not in compiled:
+            compiled[key] = make_ensemble_chunk(cfg, window, n_iters, opt)
+        part = _take(st, active)
+        part, (losses, oks) = compiled[key](part, jnp.asarray(it0, jnp.int32))
+        st = _put(st, part, active)
+        losses = np.asarray(losses)
+        oks = np.asarray(oks)
+        now = time.perf_counter()
+        best_now = np.asarray(st.best_loss)
+        for j, k in enumerate(active):
+            vals = losses[:, j]
+            ran = ~np.isnan(vals) | ~oks[:, j]
+            book.history[k].extend(float(v) for v in vals[ran])
+            book.iteration[k] += int(ran.sum())
+            bad = int((~oks[:, j]).sum())
+            if bad:
+                book.rollbacks[k] += bad
+                log.warning(
+                    "member seed=%d: non-finite loss/gradient at iteration ~%d; rolled back, "
+                    "step scaled to %.3g", seeds[k], book.iteration[k], float(st.lr_scale[k])
+                )
+            if best_now[k] < tr.goal_loss and np.isnan(book.time_to_goal_s[k]):
+                book.time_to_goal_s[k] = now - t_start
+        book.elapsed_s = now - t_start
+        if progress is not None:
+            finite = best_now[np.isfinite(best_now)]
+            progress(
+                Progress(
+                    iteration=int(book.iteration.min()),
+                    max_iters=tr.max_iters,
+                    elapsed_s=book.elapsed_s,
+                    best=float(finite.min()) if finite.size else float("nan"),
+                    median=float(np.median(finite)) if finite.size else float("nan"),
+                    worst=float(finite.max()) if finite.size else float("nan"),
+                    n_done=int((best_now < tr.goal_loss).sum()),
+                    n_members=k_total,
+                )
+            )
+        report_done()
+        if ckpt is not None and now - last_ckpt >= tr.checkpoint_every_s:
+            save_checkpoint(ckpt, st, book, cfg, seeds)
+            last_ckpt = now
+    if ckpt is not None:
+        save_checkpoint(ckpt, st, book, cfg, seeds)
+    return TrainResult(
+        seeds=seeds,
+        names=[member_name(s) for s in seeds],
+        best_loss=np.asarray(st.best_loss, np.float64),
+        iterations=book.iteration.copy(),
+        time_to_goal_s=book.time_to_goal_s.copy(),
+        history=book.history,
+        rollbacks=book.rollbacks.copy(),
+        best_params=[_take(st.best_params, np.array(k)) for k in range(k_total)],
+        wall_s=book.elapsed_s,
+    )
+
+
+def member_network(cfg: RunConfig, params: Params, seed: int):
+    """The exchange-format network of a member's best parameters."""
+    return params_to_network(params, cfg.model, cfg.task, name=member_name(seed))
+
+
+def config_fingerprint(cfg: RunConfig) -> str:
+    """The config without the fields that may differ between resumptions (ensemble size, base
+    seed, checkpoint cadence): a member's trajectory depends on none of them."""
+    d = dataclasses.asdict(cfg)
+    for k in ("n_networks", "seed"):
+        d.pop(k, None)
+    d["train"].pop("checkpoint_every_s", None)
+    d["train"].pop("iters_per_call", None)
+    return repr(d)
