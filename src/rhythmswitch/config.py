@@ -21,7 +21,12 @@ from typing import Any
 
 import tomli_w
 
-PAPER_BANDS_HZ: tuple[tuple[float, float], ...] = ((4.0, 7.0), (8.0, 13.0), (14.0, 29.0), (30.0, 50.0))
+PAPER_BANDS_HZ: tuple[tuple[float, float], ...] = (
+    (4.0, 7.0),
+    (8.0, 13.0),
+    (14.0, 29.0),
+    (30.0, 50.0),
+)
 CANONICAL_BANDS_HZ: tuple[tuple[float, float], ...] = (
     (4.0, 8.0),
     (8.0, 13.0),
@@ -82,7 +87,11 @@ def validate_bands(name: str, bands_hz: Any, dt_s: float | None = None) -> None:
     if dt_s is not None and dt_s > 0:
         nyquist = 0.5 / dt_s
         if pairs[-1][1] > nyquist:
-            _fail(name, [list(p) for p in pairs], f"every band must lie at or below Nyquist ({nyquist:g} Hz)")
+            _fail(
+                name,
+                [list(p) for p in pairs],
+                f"every band must lie at or below Nyquist ({nyquist:g} Hz)",
+            )
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,11 @@ class TaskConfig:
         if len(set(self.mode_names)) != len(self.mode_names) or any(
             not m or "->" in m for m in self.mode_names
         ):
-            _fail("task.mode_names", list(self.mode_names), "must be distinct non-empty names without '->'")
+            _fail(
+                "task.mode_names",
+                list(self.mode_names),
+                "must be distinct non-empty names without '->'",
+            )
         _check_int("task.wait_steps", self.wait_steps, 0)
         _check_int("task.pulse_steps", self.pulse_steps, 1)
         _check_float("task.pulse_amp", self.pulse_amp)
@@ -138,7 +151,11 @@ class TaskConfig:
         _check_int("task.eval_steps_per_mode", self.eval_steps_per_mode, 8)
         _check_int("task.eval_drop_steps", self.eval_drop_steps, 0)
         if self.eval_drop_steps < self.pulse_steps:
-            _fail("task.eval_drop_steps", self.eval_drop_steps, f"must be >= task.pulse_steps ({self.pulse_steps})")
+            _fail(
+                "task.eval_drop_steps",
+                self.eval_drop_steps,
+                f"must be >= task.pulse_steps ({self.pulse_steps})",
+            )
         if self.eval_steps_per_mode - self.eval_drop_steps < 4:
             _fail(
                 "task.eval_steps_per_mode",
@@ -249,7 +266,9 @@ class TrainConfig:
         try:
             stages = tuple((int(w), int(n)) for w, n in self.curriculum)
         except (TypeError, ValueError):
-            _fail("train.curriculum", self.curriculum, "must be a list of [window_steps, iters] pairs")
+            _fail(
+                "train.curriculum", self.curriculum, "must be a list of [window_steps, iters] pairs"
+            )
         for k, (w, n) in enumerate(stages):
             if w < 4 or n < 1:
                 _fail(f"train.curriculum[{k}]", [w, n], "needs window_steps >= 4 and iters >= 1")
@@ -458,13 +477,20 @@ def apply_overrides(cfg: RunConfig, items: Iterable[str]) -> RunConfig:
             _fail(key, raw, f"section must be one of {', '.join(_SECTIONS)}")
         known = {f.name: f for f in fields(getattr(cfg, section))}
         if name not in known:
-            _fail(key, raw, f"is not a known setting of [{section}] (known: {', '.join(sorted(known))})")
+            _fail(
+                key,
+                raw,
+                f"is not a known setting of [{section}] (known: {', '.join(sorted(known))})",
+            )
         if section == "task" and name == "bands_hz" and isinstance(value, str):
             value = {"paper": PAPER_BANDS_HZ, "canonical": CANONICAL_BANDS_HZ}.get(value, value)
         value = _coerce_from_file(known[name], value)
         _check_type(f"{section}.{name}", known[name], value, raw)
         updates[section][name] = value
-    new = {s: replace(getattr(cfg, s), **updates[s]) if updates[s] else getattr(cfg, s) for s in _SECTIONS}
+    new = {
+        s: replace(getattr(cfg, s), **updates[s]) if updates[s] else getattr(cfg, s)
+        for s in _SECTIONS
+    }
     return replace(cfg, **top, **new)
 
 

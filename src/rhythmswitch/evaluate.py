@@ -21,7 +21,12 @@ from rhythmswitch.config import TaskConfig
 from rhythmswitch.loss import ratio_numpy
 from rhythmswitch.model import simulate_batch
 from rhythmswitch.network import Network
-from rhythmswitch.task import Protocol, sequence_protocol, task_config_for_network, transition_protocols
+from rhythmswitch.task import (
+    Protocol,
+    sequence_protocol,
+    task_config_for_network,
+    transition_protocols,
+)
 
 CONVERGED_THRESHOLD = 0.99
 EVAL_COLUMNS = ("network", "protocol", "noise", "mode", "ratio")
@@ -62,8 +67,9 @@ class Evaluation:
         raise KeyError((protocol, mode, noise))
 
 
-def _protocol_ratios(net: Network, protocols: list[Protocol], cfg: TaskConfig, sigma: float,
-                     noise_seed: int) -> list[tuple[str, str, float]]:
+def _protocol_ratios(
+    net: Network, protocols: list[Protocol], cfg: TaskConfig, sigma: float, noise_seed: int
+) -> list[tuple[str, str, float]]:
     out = []
     u = np.stack([p.u_tm for p in protocols])
     z_bt = simulate_batch(net, u, sigma=sigma, noise_seed=noise_seed)

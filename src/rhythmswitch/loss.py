@@ -39,8 +39,14 @@ def band_ratio(z: jax.Array, mask: jax.Array, fs_hz: float) -> jax.Array:
     return jnp.sum(p * mask, axis=-1) / jnp.maximum(total, jnp.finfo(p.dtype).tiny)
 
 
-def window_loss(z_bt: jax.Array, modes_bj: jax.Array, starts: np.ndarray, window: int,
-                masks_ml: jax.Array, fs_hz: float) -> tuple[jax.Array, jax.Array]:
+def window_loss(
+    z_bt: jax.Array,
+    modes_bj: jax.Array,
+    starts: np.ndarray,
+    window: int,
+    masks_ml: jax.Array,
+    fs_hz: float,
+) -> tuple[jax.Array, jax.Array]:
     """Loss of a batch: windows of ``window`` samples at ``starts`` (one per interval).
 
     Returns (loss, ratios of shape (B, J)).

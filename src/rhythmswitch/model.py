@@ -100,7 +100,9 @@ def init_params(model: ModelConfig, task: TaskConfig, *, key: jax.Array) -> Para
     if model.tau_param == "bounded":
         amax = a_max(model, task)
         a = jnp.clip(a, 1e-6 * amax, (1 - 1e-6) * amax)
-    return Params(w_rec=w_rec, w_in=w_in, b=b, tau_raw=raw_from_a(a, model, task).astype(jnp.float32))
+    return Params(
+        w_rec=w_rec, w_in=w_in, b=b, tau_raw=raw_from_a(a, model, task).astype(jnp.float32)
+    )
 
 
 def params_to_network(

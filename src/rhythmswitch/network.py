@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rhythmswitch.config import validate_bands, ConfigError
+from rhythmswitch.config import ConfigError, validate_bands
 from rhythmswitch.store import atomic_write_bytes, npz_bytes
 
 A_FLOOR = 1e-6
@@ -161,7 +161,14 @@ def validate_arrays(arrays: dict, source: str = "<arrays>") -> None:
         bad(f"bands must have shape (M={m}, 2), got {bands.shape}")
     if names.shape != (m,):
         bad(f"mode_names must have shape ({m},), got {names.shape}")
-    for key, arr in (("W_rec", w_rec), ("W_in", w_in), ("b", b), ("tau", tau), ("dt", dt), ("bands", bands)):
+    for key, arr in (
+        ("W_rec", w_rec),
+        ("W_in", w_in),
+        ("b", b),
+        ("tau", tau),
+        ("dt", dt),
+        ("bands", bands),
+    ):
         if not np.all(np.isfinite(arr)):
             bad(f"{key} holds non-finite values (NaN or inf)")
     dt_s = float(dt.reshape(()))
@@ -197,7 +204,9 @@ def load_network(path: str | Path, name: str | None = None) -> Network:
     except FileNotFoundError as exc:
         raise NetworkFileError(f"{path}: no such file") from exc
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise NetworkFileError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+        raise NetworkFileError(
+            f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})"
+        ) from exc
     validate_arrays(arrays, source=str(path))
     return Network(
         W_rec=np.asarray(arrays["W_rec"], dtype=np.float64),

@@ -152,7 +152,10 @@ def make_z_fn(
                 inner, (g_next, acc), (x_c, czp_c, t_c), reverse=True
             )
             m_rr = m_rr + jnp.einsum("cbi,cbj->ij", g_c, r_c)
-            u_c = jax.nn.one_hot(modes_bj[:, j_c].T, n_modes, dtype=jnp.float32) * on_cc[:, None, None]
+            u_c = (
+                jax.nn.one_hot(modes_bj[:, j_c].T, n_modes, dtype=jnp.float32)
+                * on_cc[:, None, None]
+            )
             m_ru = m_ru + jnp.einsum("cbi,cbk->ik", g_c, u_c)
             return (g_next, acc, m_rr, m_ru), jnp.sum(g_c, axis=(0, 1))
 

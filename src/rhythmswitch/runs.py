@@ -27,7 +27,13 @@ import numpy as np
 
 from rhythmswitch.config import ConfigError, RunConfig
 from rhythmswitch.evaluate import Evaluation, evaluate_network, write_evaluations
-from rhythmswitch.network import Network, NetworkFileError, list_network_files, load_network, save_network
+from rhythmswitch.network import (
+    Network,
+    NetworkFileError,
+    list_network_files,
+    load_network,
+    save_network,
+)
 from rhythmswitch.store import atomic_write_text, record, verify
 from rhythmswitch.train import (
     Progress,
@@ -41,7 +47,15 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.toml"
 TRAINING_COLUMNS = ("network", "iteration", "loss")
-SUMMARY_COLUMNS = ("network", "seed", "best_loss", "iterations", "time_to_goal_s", "paper_converged", "rollbacks")
+SUMMARY_COLUMNS = (
+    "network",
+    "seed",
+    "best_loss",
+    "iterations",
+    "time_to_goal_s",
+    "paper_converged",
+    "rollbacks",
+)
 
 
 def check_run_dir(out: str | Path, cfg: RunConfig) -> None:
@@ -185,7 +199,9 @@ def load_run_networks(run_dir: str | Path) -> tuple[list[Network], list[tuple[Pa
     for path in list_network_files(run_dir):
         try:
             if verify(run_dir, path) is False:
-                raise NetworkFileError(f"{path}: checksum does not match manifest.json (corrupt file)")
+                raise NetworkFileError(
+                    f"{path}: checksum does not match manifest.json (corrupt file)"
+                )
             nets.append(load_network(path))
         except NetworkFileError as exc:
             log.error("%s", exc)

@@ -19,7 +19,6 @@ import numpy as np
 
 from rhythmswitch.config import TaskConfig
 
-
 # -- training trials -----------------------------------------------------------------------
 
 
@@ -28,7 +27,9 @@ def sample_modes(cfg: TaskConfig, key: jax.Array, batch: int) -> jax.Array:
     return jax.random.randint(key, (batch, cfg.switch_num), 0, cfg.n_modes, dtype=jnp.int32)
 
 
-def pulse_schedule(cfg: TaskConfig, window_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pulse_schedule(
+    cfg: TaskConfig, window_steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per step t of a trial: (interval index or -1, pulse on?).  Shapes (T,), (T,)."""
     w = cfg.window_steps if window_steps is None else window_steps
     interval = cfg.transient_steps + w
@@ -47,7 +48,9 @@ def window_starts(cfg: TaskConfig, window_steps: int | None = None) -> np.ndarra
     return cfg.wait_steps + np.arange(cfg.switch_num) * interval + cfg.transient_steps
 
 
-def trial_inputs(cfg: TaskConfig, modes_bj: jax.Array, window_steps: int | None = None) -> jax.Array:
+def trial_inputs(
+    cfg: TaskConfig, modes_bj: jax.Array, window_steps: int | None = None
+) -> jax.Array:
     """Input u of a batch of trials, shape (batch, T, M), from their interval modes."""
     idx, on = pulse_schedule(cfg, window_steps)
     modes = jnp.take_along_axis(modes_bj, jnp.clip(jnp.asarray(idx), 0)[None, :], axis=1)  # (B, T)
@@ -97,7 +100,9 @@ def mode_sequence_protocol(
     for j, m in enumerate(modes):
         start = cfg.wait_steps + j * seg_len
         u[start : start + cfg.pulse_steps, m] = cfg.pulse_amp
-        segments.append(Segment(mode=int(m), start=start, stop=start + seg_len, drop=cfg.eval_drop_steps))
+        segments.append(
+            Segment(mode=int(m), start=start, stop=start + seg_len, drop=cfg.eval_drop_steps)
+        )
     if name is None:
         name = "->".join(cfg.mode_names[m] for m in modes)
     return Protocol(name=name, u_tm=u, segments=tuple(segments))

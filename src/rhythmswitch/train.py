@@ -186,7 +186,9 @@ def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt):
             new_st, (loss, ok) = jax.vmap(member_step, in_axes=(0, None))(st, it)
             active = st.best_loss >= goal  # a member that reached its goal is frozen
             st = jax.tree_util.tree_map(
-                lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new_st, st
+                lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o),
+                new_st,
+                st,
             )
             return st, (jnp.where(active, loss, jnp.nan), ok | ~active)
 
@@ -253,7 +255,9 @@ class _Book:
     elapsed_s: float = 0.0
 
 
-def save_checkpoint(path: Path, st: MemberState, book: _Book, cfg: RunConfig, seeds: list[int]) -> None:
+def save_checkpoint(
+    path: Path, st: MemberState, book: _Book, cfg: RunConfig, seeds: list[int]
+) -> None:
     """Write every member's state and bookkeeping, keyed by seed, atomically."""
     from rhythmswitch.store import atomic_write_bytes, npz_bytes
 
@@ -305,7 +309,10 @@ def restore_checkpoint(
         return st, book
     dst = np.array([p[0] for p in pairs])
     src = np.array([p[1] for p in pairs])
-    new_leaves = [jnp.asarray(cur).at[dst].set(jnp.asarray(old[src])) for cur, old in zip(leaves, saved_leaves, strict=True)]
+    new_leaves = [
+        jnp.asarray(cur).at[dst].set(jnp.asarray(old[src]))
+        for cur, old in zip(leaves, saved_leaves, strict=True)
+    ]
     st = jax.tree_util.tree_unflatten(treedef, new_leaves)
     for k, i in pairs:
         book.iteration[k] = int(arrays["iteration"][i])
@@ -407,7 +414,10 @@ def train_ensemble(
                 book.rollbacks[k] += bad
                 log.warning(
                     "member seed=%d: non-finite loss/gradient at iteration ~%d; rolled back, "
-                    "step scaled to %.3g", seeds[k], book.iteration[k], float(st.lr_scale[k])
+                    "step scaled to %.3g",
+                    seeds[k],
+                    book.iteration[k],
+                    float(st.lr_scale[k]),
                 )
             if best_now[k] < tr.goal_loss and np.isnan(book.time_to_goal_s[k]):
                 book.time_to_goal_s[k] = now - t_start

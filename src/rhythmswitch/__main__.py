@@ -1,0 +1,3 @@
+from rhythmswitch.cli import main
+
+raise SystemExit(main())
