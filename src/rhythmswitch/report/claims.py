@@ -300,7 +300,7 @@ def claim_4(ens: Ensemble) -> Claim:
     except MissingData as exc:
         if stated is None:
             return Claim(4, CLAIM_TEXT[4], [], INCONCLUSIVE, own_rule, {"reason": str(exc)})
-        names, labels, codes, conv = [], [], np.zeros((0, 0)), np.zeros(0, bool)
+        labels, codes, conv = [], np.zeros((0, 0)), np.zeros(0, bool)
     n = int(conv.sum())
     disagreeing = []
     for p, lab in enumerate(labels):

@@ -24,9 +24,10 @@ from itertools import combinations
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
 from scipy import signal
 
 from rhythmswitch.report.data import Ensemble, MissingData, first_key
@@ -83,7 +84,34 @@ def welch(x: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _panel_label(ax: Axes, text: str) -> None:
-    ax.text(-0.02, 1.02, text, transform=ax.transAxes, fontweight="bold", va="bottom", ha="right")
+    """Panel letter: prefixed to the panel's title, or as a bold left title when it has none."""
+    title = ax.get_title()
+    if title:
+        ax.set_title(f"({text}) {title}", fontsize=ax.title.get_fontsize())
+    else:
+        ax.set_title(text, loc="left", fontweight="bold", fontsize="medium")
+
+
+def _tau_axis(ax: Axes, tau_ms: np.ndarray) -> None:
+    """Log tau axis (ms) with plain 1-2-5 tick labels when tau spans more than a factor 3."""
+    tau_ms = np.asarray(tau_ms, dtype=float)
+    tau_ms = tau_ms[np.isfinite(tau_ms)]
+    if tau_ms.size and np.all(tau_ms > 0) and tau_ms.max() / tau_ms.min() > 3:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("time constant tau (ms)")
+
+
+def scaled(values: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """Values rescaled by a power of ten when tiny, the factor written into the label."""
+    v = np.asarray(values, dtype=float)
+    top = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 0.0
+    if top == 0 or 1e-1 <= top < 1e4:
+        return v, label
+    e = int(np.floor(np.log10(top)))
+    return v / 10.0**e, f"{label} (x 1e{e})"
 
 
 # -- panels ---------------------------------------------------------------------------------
@@ -187,11 +215,13 @@ def plot_histogram(
     v = v[np.isfinite(v)]
     if bins is None:
         bins = int(np.clip(np.sqrt(v.size) * 1.5, 5, 30))
+    v, xlabel = scaled(v, xlabel)
     ax.hist(v, bins=bins, color=colour, alpha=0.85, edgecolor="white", lw=0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("neurons")
     if title:
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(title, fontsize="small")
     return ax
 
 
@@ -207,15 +237,14 @@ def plot_tau_scatter(
     """Per-neuron value against tau (ms, log axis), with Spearman rho in the corner."""
     ax = _ax(ax)
     tau_ms = np.asarray(tau_s, dtype=float) * 1e3
+    values, ylabel = scaled(values, ylabel)
     ax.scatter(tau_ms, values, s=8, color=colour, alpha=0.8, lw=0)
-    if np.all(tau_ms > 0) and tau_ms.max() / max(tau_ms.min(), 1e-12) > 3:
-        ax.set_xscale("log")
-    ax.set_xlabel("time constant tau (ms)")
+    _tau_axis(ax, tau_ms)
     ax.set_ylabel(ylabel)
     if rho is not None and np.isfinite(rho):
         ax.text(0.97, 0.95, f"rho = {rho:+.2f}", transform=ax.transAxes, ha="right", va="top")
     if title:
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(title, fontsize="small")
     return ax
 
 
@@ -227,12 +256,14 @@ def plot_sync_matrix(
     order = np.argsort(tau_s, kind="stable")
     s = np.array(s_nn, dtype=float)[np.ix_(order, order)]
     np.fill_diagonal(s, np.nan)
-    im = ax.imshow(s, cmap="viridis", origin="upper", interpolation="nearest")
-    ax.set_xlabel("neuron j (by tau, fast to slow)")
-    ax.set_ylabel("neuron i")
-    ax.figure.colorbar(im, ax=ax, shrink=0.8, label="S_ij")
+    top = np.nanmax(s) if np.isfinite(s).any() else np.nan
+    shown = s / top if np.isfinite(top) and top > 0 else s
+    im = ax.imshow(shown, cmap="viridis", origin="upper", interpolation="nearest", vmin=0, vmax=1)
+    ax.set_xlabel("neuron j (tau rank)")
+    ax.set_ylabel("neuron i (tau rank)")
+    ax.figure.colorbar(im, ax=ax, shrink=0.7, label="S_ij / max")
     if title:
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(f"{title}\nmax S = {top:.2g}", fontsize="small")
     return ax
 
 
@@ -248,23 +279,24 @@ def plot_mode_matrix(
     row_label: str = "mode",
     col_label: str = "mode",
     col_names=None,
+    blank_diagonal: bool = False,
 ) -> Axes:
     """An M x M matrix over modes with each cell's value written in it."""
     ax = _ax(ax, (3.2, 2.8))
     mat = np.asarray(mat, dtype=float)
     im = ax.imshow(mat, cmap=cmap, vmin=vmin, vmax=vmax)
+    cm, norm = im.get_cmap(), im.norm
     cols = list(mode_names) if col_names is None else list(col_names)
     ax.set_xticks(range(mat.shape[1]), cols, rotation=45, ha="right")
     ax.set_yticks(range(mat.shape[0]), list(mode_names))
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)
-    lo = np.nanmin(mat) if vmin is None else vmin
-    hi = np.nanmax(mat) if vmax is None else vmax
-    mid = (lo + hi) / 2 if np.isfinite(lo) and np.isfinite(hi) else 0.0
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             v = mat[i, j]
             txt = "n/a" if not np.isfinite(v) else f"{v:.2f}"
+            if blank_diagonal and i == j:
+                txt = ""
             ax.text(
                 j,
                 i,
@@ -272,12 +304,20 @@ def plot_mode_matrix(
                 ha="center",
                 va="center",
                 fontsize="x-small",
-                color="white" if (np.isfinite(v) and v < mid) else "black",
+                color=_text_colour(cm, norm, v),
             )
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label=cbar_label)
     if title:
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(title, fontsize="small")
     return ax
+
+
+def _text_colour(cmap, norm: Normalize, v: float) -> str:
+    """Black on light cells, white on dark ones."""
+    if not np.isfinite(v):
+        return "black"
+    r, g, b, _ = cmap(norm(v))
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
 
 
 def plot_baselines(
@@ -297,10 +337,8 @@ def plot_baselines(
             alpha=0.8,
             label=name,
         )
-    if np.all(tau_ms > 0) and tau_ms.max() / max(tau_ms.min(), 1e-12) > 3:
-        ax.set_xscale("log")
+    _tau_axis(ax, tau_ms)
     ax.axhline(0, color="0.6", lw=0.5)
-    ax.set_xlabel("time constant tau (ms)")
     ax.set_ylabel("baseline (mean r_i)")
     ax.legend(fontsize="x-small", frameon=False)
     return ax
@@ -323,7 +361,15 @@ def plot_eigenvalues(
         if ev.size == 0:
             continue
         f = np.abs(np.angle(ev)) * fs_hz / (2 * np.pi)
-        ax.plot(f, np.abs(ev), "o", ms=3.5, mfc="none", color=mode_colour(m), label=mode_names[m])
+        ax.plot(
+            f,
+            np.abs(ev),
+            "osD^v<>"[m % 7],
+            ms=3 + 1.2 * m,
+            mfc="none",
+            color=mode_colour(m),
+            label=mode_names[m],
+        )
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.text(
         0.99,
@@ -356,8 +402,7 @@ def plot_mechanism_matrix(
     """Networks x mode pairs, one colour per combination of mechanisms (NaN: not classified)."""
     codes = np.asarray(codes_np, dtype=float)
     ax = _ax(ax, (1.2 + 0.55 * codes.shape[1], 1.2 + 0.25 * codes.shape[0]))
-    cmap = ListedColormap(MECH_COLOURS)
-    cmap.set_bad("white")
+    cmap = ListedColormap(MECH_COLOURS).with_extremes(bad="white")
     ax.imshow(
         np.ma.masked_invalid(codes),
         cmap=cmap,
@@ -656,8 +701,8 @@ def figure_sync(ens: Ensemble, network: str) -> Figure:
     axes = fig.subplots(2, m, squeeze=False)
     for k, name in enumerate(ens.mode_names):
         plot_sync_matrix(s[k], tau, ax=axes[0, k], title=f"{name} mode ({name} band)")
-        d = deg[k][np.isfinite(deg[k])]
-        plot_histogram(d, ax=axes[1, k], colour=mode_colour(k), xlabel="sync degree d_i")
+        d, xlabel = scaled(deg[k][np.isfinite(deg[k])], "sync degree d_i")
+        plot_histogram(d, ax=axes[1, k], colour=mode_colour(k), xlabel=xlabel)
         if d.size:
             cut = np.quantile(d, 1 - ACTIVE_FRACTION)
             axes[1, k].axvline(cut, color="k", ls="--", lw=0.8)
@@ -695,13 +740,17 @@ def figure_turnover(ens: Ensemble) -> Figure:
             jm, js = np.nanmean(jac, 0), np.nanstd(jac, 0, ddof=1) if n > 1 else None
             cm, cs = np.nanmean(cor, 0), np.nanstd(cor, 0, ddof=1) if n > 1 else None
     modes = ens.mode_names
+    for sd in (js, cs):
+        if sd is not None:
+            np.fill_diagonal(sd, np.nan)
+    plot_mode_matrix(jm, modes, axes[0, 0], f"Jaccard, mean (n={n})", 0, 1, "viridis", "Jaccard")
     plot_mode_matrix(
-        jm, modes, axes[0, 0], f"Jaccard of active sets, mean (n={n})", 0, 1, "viridis", "Jaccard"
+        cm, modes, axes[1, 0], f"amplitude Spearman, mean (n={n})", -1, 1, "RdBu_r", "rho"
     )
-    plot_mode_matrix(
-        cm, modes, axes[1, 0], f"Spearman of A(., m), mean (n={n})", -1, 1, "RdBu_r", "rho"
-    )
-    for ax, sd, title in ((axes[0, 1], js, "Jaccard, SD"), (axes[1, 1], cs, "Spearman, SD")):
+    for ax, sd, title in (
+        (axes[0, 1], js, "Jaccard, SD"),
+        (axes[1, 1], cs, "amplitude Spearman, SD"),
+    ):
         if sd is None:
             ax.axis("off")
             ax.text(
@@ -713,12 +762,13 @@ def figure_turnover(ens: Ensemble) -> Figure:
                 transform=ax.transAxes,
             )
         else:
-            plot_mode_matrix(sd, modes, ax, f"{title} across networks", 0, None, "Greys", "SD")
+            plot_mode_matrix(sd, modes, ax, title, 0, None, "Greys", "SD", blank_diagonal=True)
+    head = "Active-set overlap (top) and amplitude-vector rank correlation (bottom) between modes"
     n_units = _n_units(ens)
     if n_units:
         k = max(1, int(round(ACTIVE_FRACTION * n_units)))
-        j0 = k / (2 * n_units - k)
-        axes[0, 0].set_xlabel(f"mode (random sets of {k}/{n_units}: Jaccard ~ {j0:.2f})")
+        head += f"\nrandom active sets of {k} of {n_units} neurons: Jaccard ~ {k / (2 * n_units - k):.2f}"
+    fig.suptitle(head, fontsize="medium")
     for ax, lab in zip(axes.flat, "abcd", strict=True):
         _panel_label(ax, lab)
     return fig
