@@ -28,21 +28,24 @@ Building blocks (all exact consequences of the update rule
 The three networks (N = 100 each):
 
 - :func:`turnover_network`: four disjoint rotation oscillators (24 units, one per mode, tau
-  matched to the band) gated by a four-unit winner-take-all mode memory.  Every pair of modes:
+  matched to the band) gated by a four-unit winner-take-all mode memory.  Claimed, every pair:
   turnover only (the active populations are disjoint; no unit oscillates in two modes, so no
   baseline or phase change of a shared population exists).
 - :func:`baseline_network`: one rotation oscillator (2 x 5 units, tau = 5 ms) plus 89 followers,
   whose operating point a one-unit memory moves between two unstable foci: x* = (0, 0)
   (~40 Hz, gamma) and x* = (0.7, 0.7) (~22 Hz, beta); the followers' operating point moves
-  with it.  The theta and alpha cues set the same memory state as beta.  Pairs with gamma:
-  baseline only; pairs among theta, alpha, beta: no mechanism (identical dynamics).
+  with it.  The theta and alpha cues set the same memory state as beta (so those segments
+  carry beta, not their own band).  Claimed: beta-gamma baseline only; alpha-beta no mechanism
+  (identical dynamics).  In beta mode z's in-band ratio is only ~0.5: the off-centre cycle has
+  a strong second harmonic (~44 Hz).
 - :func:`phase_network`: two identical uncoupled alpha oscillators O1, O2 and two identical
   beta oscillators G1, G2 (2 units each), and 92 followers, each driven by one of O1/O2 and one
   of G1/G2 with the same gain.  The cue pulse drives the copies with equal or opposite inputs;
   by the odd symmetry of tanh (b = 0) they then run exactly in phase or in anti-phase.  Theta
   and alpha cues: O in phase, G anti-phase (z carries alpha, beta cancels); beta and gamma
-  cues: the reverse.  Every unit keeps both rhythms in every mode.  Pairs (theta or alpha) x
-  (beta or gamma): phase only; theta-alpha and beta-gamma: no mechanism.
+  cues: the reverse.  Every unit keeps both rhythms in every mode.  Claimed: alpha-beta phase
+  only; beta-gamma no mechanism (identical dynamics).  Theta (gamma) segments carry alpha
+  (beta), so pairs judged in the theta band are not claimed.
 """
 
 from __future__ import annotations
@@ -93,8 +96,9 @@ def a_for_frequency(freq_hz: float) -> float:
 class Synthetic:
     """A hand-built network and what it is known to do.
 
-    ``groups`` maps a group name to its unit indices; ``truth`` maps every unordered pair of
-    mode names (sorted by mode index) to the set of mechanisms it uses by construction;
+    ``groups`` maps a group name to its unit indices; ``truth`` maps the unordered pairs of
+    mode names (sorted by mode index) that the construction makes a claim about to the set of
+    mechanisms they use by construction (pairs not listed are not claimed);
     ``demo_pair`` is the pair the construction is about.
     """
 
@@ -208,7 +212,7 @@ BASELINE_CORE_GAIN = 3.5
 BASELINE_X_BETA = 0.7
 BASELINE_X_GAMMA = 0.0
 #: followers' operating point in each memory state
-BASELINE_FOLLOW_X_BETA = 0.6
+BASELINE_FOLLOW_X_BETA = 0.8
 BASELINE_FOLLOW_X_GAMMA = 0.0
 
 
@@ -234,7 +238,7 @@ def baseline_network(
     X = BASELINE_X_BETA while the memory is on (theta, alpha, beta cues) and BASELINE_X_GAMMA
     while it is off (gamma cue).  Linearised there, the focus is unstable in both states and
     its limit cycle runs at ~22 Hz (beta) and ~40 Hz (gamma).  Follower i is driven by
-    g_i * mean rate of the u group, g_i evenly spaced on [0.3, 1.5], with a bias that puts its
+    g_i * mean rate of the u group, g_i evenly spaced on [0.2, 0.8], with a bias that puts its
     mean operating point at BASELINE_FOLLOW_X_* in each state.
     """
     bld = _Builder(len(MODE_NAMES))
@@ -256,7 +260,7 @@ def baseline_network(
     c_on, c_off = core_bias(BASELINE_X_BETA), core_bias(BASELINE_X_GAMMA)
     mean_on = _cycle_mean_rate(block, BASELINE_CORE_A, c_on, np.full(2, BASELINE_X_BETA))
     mean_off = _cycle_mean_rate(block, BASELINE_CORE_A, c_off, np.full(2, BASELINE_X_GAMMA))
-    gains = np.linspace(0.3, 1.5, n_followers)
+    gains = np.linspace(0.2, 0.8, n_followers)
     w[np.ix_(fol, u)] = gains[:, None] / core_size
     f_on = BASELINE_FOLLOW_X_BETA - gains * mean_on[0]
     f_off = BASELINE_FOLLOW_X_GAMMA - gains * mean_off[0]
@@ -266,9 +270,12 @@ def baseline_network(
         w[grp, mem[0]] = (on - off) / (2 * R_ON)
     bld.groups["core"] = np.concatenate([u, v])
     net = _network(bld, w, w_in, bias, name)
-    truth = {}
-    for p in _pairs():
-        truth[p] = frozenset({"baseline"}) if "gamma" in p else frozenset()
+    # theta and alpha cues set the beta state: those segments carry no rhythm in their own
+    # band, so only the pairs among beta-producing segments and gamma are claimed
+    truth = {
+        ("beta", "gamma"): frozenset({"baseline"}),
+        ("alpha", "beta"): frozenset(),  # identical dynamics
+    }
     return Synthetic(
         network=net,
         groups=bld.groups,
@@ -331,11 +338,11 @@ def phase_network(n_per_group: int = 23, name: str = "synthetic_phase") -> Synth
     bld.groups["alpha_oscillators"] = np.concatenate([*osc["O1"], *osc["O2"]])
     bld.groups["beta_oscillators"] = np.concatenate([*osc["G1"], *osc["G2"]])
     net = _network(bld, w, w_in, bias, name)
-    lo, hi = {"theta", "alpha"}, {"beta", "gamma"}
-    truth = {}
-    for p in _pairs():
-        mixed = (p[0] in lo) != (p[1] in lo) and (p[0] in hi or p[1] in hi)
-        truth[p] = frozenset({"phase"}) if mixed else frozenset()
+    # theta (gamma) segments run the alpha (beta) state: only pairs judged in their own band
+    truth = {
+        ("alpha", "beta"): frozenset({"phase"}),
+        ("beta", "gamma"): frozenset(),  # identical dynamics, judged in the beta and gamma bands
+    }
     return Synthetic(
         network=net,
         groups=bld.groups,
