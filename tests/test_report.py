@@ -233,7 +233,7 @@ def test_report_page_figures_and_files(report):
         assert re.search(rf"<th>{pkg}</th><td>\d", html)
     # the documented rule: first converged network, else the highest minimum in-band ratio
     ens = load_ensemble(run)
-    with open(run / "evaluation_summary.csv") as fh:
+    with open(run / "analysis" / "networks.csv") as fh:
         rows = list(csv.DictReader(fh))
     conv = sorted(r["network"] for r in rows if r["converged"] == "true")
     best = max(rows, key=lambda r: float(r["min_ratio"]))["network"]

@@ -177,7 +177,8 @@ class Ensemble:
 
 def pick_representative(ens: Ensemble) -> str:
     """The first converged network in name order; if none converged, the network with the
-    highest minimum in-band ratio (evaluation_summary.csv); else the first analysed network.
+    highest minimum in-band ratio (networks.csv, else evaluation_summary.csv); else the first
+    analysed network.
 
     Raises MissingData when the run has no analysed network.
     """
@@ -190,8 +191,9 @@ def pick_representative(ens: Ensemble) -> str:
     for i in order:
         if conv[i] and ok[i]:
             return names[i]
-    ev = ens.evaluation
-    if ev.has("network", "min_ratio"):
+    for ev in (ens.networks, ens.evaluation):
+        if not ev.has("network", "min_ratio"):
+            continue
         ratios = dict(zip(ev.str("network"), ev.float("min_ratio"), strict=True))
         scored = [(ratios.get(names[i], np.nan), names[i]) for i in order if ok[i]]
         scored = [s for s in scored if np.isfinite(s[0])]

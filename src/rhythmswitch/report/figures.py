@@ -591,11 +591,12 @@ def mechanism_codes(ens: Ensemble) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def figure_task(ens: Ensemble, network: str) -> Figure:
-    """Fig 1: cue, population output z over the evaluation sequence, per-mode spectra."""
+    """Fig 1: cue, z over the evaluation sequence, a zoom per mode, spectra, peak frequencies."""
     net, task, proto, traj = simulate_sequence(ens, network)
     t_s = (np.arange(proto.n_steps) + 1) * task.dt_s
-    fig = new_figure(7.5, 6.0)
-    gs = fig.add_gridspec(3, 2, height_ratios=(0.6, 1.2, 1.6))
+    m = task.n_modes
+    fig = new_figure(7.5, 8.0)
+    gs = fig.add_gridspec(4, max(m, 2), height_ratios=(0.6, 1.1, 1.0, 1.6))
     ax_u = fig.add_subplot(gs[0, :])
     ax_z = fig.add_subplot(gs[1, :], sharex=ax_u)
     plot_inputs(t_s, proto.u_tm, task.mode_names, ax=ax_u)
@@ -603,19 +604,36 @@ def figure_task(ens: Ensemble, network: str) -> Figure:
     plot_trace(t_s, traj.z_t, proto.segments, task.mode_names, ax=ax_z)
     _panel_label(ax_u, "a")
     _panel_label(ax_z, "b")
+    # (c) half a second of z in the middle of each mode's analysed part
+    zoom = int(round(0.5 / task.dt_s))
+    first = None
+    for k, seg in enumerate(proto.segments):
+        ax = fig.add_subplot(gs[2, k], sharey=first)
+        first = first or ax
+        lo = max(seg.start + seg.drop, (seg.start + seg.drop + seg.stop) // 2 - zoom // 2)
+        sl = slice(lo, min(seg.stop, lo + zoom))
+        ax.plot(t_s[sl] - t_s[lo], traj.z_t[sl], color=mode_colour(seg.mode), lw=0.8)
+        ax.set_title(f"{task.mode_names[seg.mode]} mode", fontsize="small")
+        ax.set_xlabel("time (s)")
+        if k:
+            ax.tick_params(labelleft=False)
+        else:
+            ax.set_ylabel("z")
+    _panel_label(first, "c")
     freqs, psd = None, []
     for seg in proto.segments:
         freqs, p = welch(traj.z_t[seg.analysis_slice], task.fs_hz)
         psd.append(p)
-    ax_s = fig.add_subplot(gs[2, 0])
+    half = max(m, 2) // 2
+    ax_s = fig.add_subplot(gs[3, :half])
     plot_spectra(
         freqs, np.array(psd), [f"{m} mode" for m in task.mode_names], task.bands_hz, ax=ax_s
     )
     ax_s.set_title("spectra of z per mode (Welch)", fontsize="medium")
-    _panel_label(ax_s, "c")
-    ax_p = fig.add_subplot(gs[2, 1])
+    _panel_label(ax_s, "d")
+    ax_p = fig.add_subplot(gs[3, half:])
     _plot_peak_frequencies(ens, ax_p)
-    _panel_label(ax_p, "d")
+    _panel_label(ax_p, "e")
     fig.suptitle(f"Task and output: {network}", fontsize="medium")
     return fig
 
@@ -835,18 +853,25 @@ def figure_fixed_points(ens: Ensemble, network: str) -> Figure:
         freqs, np.array(psd), [f"from {m} baseline" for m in ens.mode_names], bands, ax=ax_f
     )
     ax_f.set_title("free run (no input, no noise)", fontsize="medium")
+    fmax = 1.5 * float(bands.max())
     fp = ens.fixed_points.for_network(network) if ens.fixed_points.has("network") else None
     if fp is not None and fp.has("dominant_freq_hz", "mode") and len(fp):
         for mode_v, f in zip(fp.str("mode"), fp.float("dominant_freq_hz"), strict=True):
             k = _mode_index(ens, mode_v)
             if k is not None and np.isfinite(f):
                 ax_f.axvline(f, color=mode_colour(k), ls="--", lw=0.8)
+                fmax = max(fmax, 1.1 * f)
         ax_f.plot([], [], "k--", lw=0.8, label="dominant unstable eigenfrequency")
         ax_f.legend(fontsize="x-small", frameon=False)
     ax_e = fig.add_subplot(gs[1, :])
     try:
         ev = fixed_point_eigvals(ens, network, base)
         plot_eigenvalues(ev, fs, ens.mode_names, bands, ax=ax_e)
+        for e in ev:
+            e = np.asarray(e)
+            unstable = np.abs(np.angle(e[np.abs(e) > 1])) * fs / (2 * np.pi)
+            if unstable.size:
+                fmax = max(fmax, 1.1 * float(unstable.max()))
         ax_e.set_title("linearisation at each mode's fixed point", fontsize="medium")
     except MissingData as exc:
         ax_e.axis("off")
@@ -858,6 +883,10 @@ def figure_fixed_points(ens: Ensemble, network: str) -> Figure:
             va="center",
             transform=ax_e.transAxes,
         )
+    fmax = min(fmax, fs / 2)
+    ax_f.set_xlim(0, fmax)
+    if ax_e.axison:
+        ax_e.set_xlim(0, fmax)
     for ax, lab in ((ax_b, "a"), (ax_f, "b"), (ax_e, "c")):
         _panel_label(ax, lab)
     fig.suptitle(f"Baselines and fixed points: {network}", fontsize="medium")
