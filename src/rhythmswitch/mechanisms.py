@@ -270,16 +270,17 @@ def null_model_report(*, seed: int = 0, n: int = 100, n_draws: int = 2000) -> di
         }
     z = simulate_baseline_noise_scores(n, n_draws, rng=rng)
     z_small = simulate_baseline_noise_scores(MIN_SHARED, n_draws, rng=rng)
-    xs = rng.uniform(-1.5, 1.5, 20000)
-    a1 = rng.uniform(0.05, 1.5, 20000)
-    ratio = np.exp(rng.uniform(-np.log(3), np.log(3), 20000))
+    n_eff = 10 * n_draws
+    xs = rng.uniform(-1.5, 1.5, n_eff)
+    a1 = rng.uniform(0.05, 1.5, n_eff)
+    ratio = np.exp(rng.uniform(-np.log(3), np.log(3), n_eff))
     eff = amplitude_only_baseline_effect(xs, a1, a1 * ratio)
     phase = {}
     coherent_all = []
     floor = ETA_FROM_FACTOR * eta_random_level(n)
     for conc in (0.0, 0.5, 1.0, 2.0, 5.0, 20.0):
         for cv in (0.25, 0.5, 1.0):
-            e_from, c = simulate_amplitude_only_phase(n, conc, cv, max(200, n_draws // 5), rng=rng)
+            e_from, c = simulate_amplitude_only_phase(n, conc, cv, max(50, n_draws // 5), rng=rng)
             ok = e_from >= floor
             coherent_all.append(c[ok])
             phase[f"concentration={conc},amp_cv={cv}"] = {

@@ -41,7 +41,9 @@ The three networks (N = 100 each):
 - :func:`phase_network`: two identical uncoupled alpha oscillators O1, O2 and two identical
   beta oscillators G1, G2 (2 units each), and 92 followers, each driven by one of O1/O2 and one
   of G1/G2 with the same gain.  The cue pulse drives the copies with equal or opposite inputs;
-  by the odd symmetry of tanh (b = 0) they then run exactly in phase or in anti-phase.  Theta
+  by the odd symmetry of tanh (b = 0) they then run in phase or in anti-phase, exactly up to
+  the residue of the previous state left after the 100-step pulse ((1 - a)^100 < 1 % for the
+  alpha copies; uncoupled copies keep whatever phase offset they start with).  Theta
   and alpha cues: O in phase, G anti-phase (z carries alpha, beta cancels); beta and gamma
   cues: the reverse.  Every unit keeps both rhythms in every mode.  Claimed: alpha-beta phase
   only; beta-gamma no mechanism (identical dynamics).  Theta (gamma) segments carry alpha
