@@ -20,6 +20,7 @@ from rhythmswitch.network import Network, save_network
 from rhythmswitch.report import build_report
 from rhythmswitch.report import claims as C
 from rhythmswitch.report import figures as F
+from rhythmswitch.report import html as html_mod
 from rhythmswitch.report.data import load_ensemble, pick_representative
 
 MODES = ("theta", "alpha", "beta", "gamma")
@@ -240,15 +241,27 @@ def test_report_page_figures_and_files(report):
     assert pick_representative(ens) == (conv[0] if conv else best)
 
 
-def test_missing_arrays_become_notes_not_crashes(report, tmp_path):
+def test_missing_data_and_errors_become_notes_not_crashes(report, tmp_path, monkeypatch):
     run, _ = report
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     shutil.rmtree(copy / "analysis" / "arrays")
     shutil.rmtree(copy / "report")
-    html = build_report([copy], quiet=True).read_text()
-    assert "not made" in html and "arrays" in html  # Fig 3 needs the sync matrices
-    assert 'id="claims-table"' in html
+    specs = html_mod._figure_specs
+
+    def two_specs(ens, rep):
+        keep = [s for s in specs(ens, rep) if s[0] == "fig3_sync"]
+
+        def broken():
+            raise FloatingPointError("NaN everywhere")
+
+        return [*keep, ("broken", "A broken figure", "", broken)]
+
+    monkeypatch.setattr(html_mod, "_figure_specs", two_specs)
+    page = build_report([copy], quiet=True).read_text()
+    assert "not made" in page and "arrays" in page  # Fig 3 needs the sync matrices
+    assert "FloatingPointError: NaN everywhere" in page
+    assert 'id="claims-table"' in page and "<img " not in page
 
 
 def _chromium() -> str | None:

@@ -302,9 +302,13 @@ def claim_4(ens: Ensemble) -> Claim:
             return Claim(4, CLAIM_TEXT[4], [], INCONCLUSIVE, own_rule, {"reason": str(exc)})
         labels, codes, conv = [], np.zeros((0, 0)), np.zeros(0, bool)
     n = int(conv.sum())
+    use = conv if n else np.ones_like(conv)
+    numbers.append(
+        f"profiles per pair over {'converged' if n else 'all'} networks (n={int(use.sum())}):"
+    )
     disagreeing = []
     for p, lab in enumerate(labels):
-        col = codes[conv, p]
+        col = codes[use, p]
         col = col[np.isfinite(col)].astype(int)
         cnt = Counter(col.tolist())
         if col.size:
@@ -399,8 +403,35 @@ def claim_5(ensembles: list[Ensemble]) -> Claim:
     )
     if isinstance(src, dict) and src.get("rule"):
         rule = f"{src['rule']} (rhythmswitch.mechanisms.compare_ensembles)"
-    lines = _flatten(res)
-    return Claim(5, CLAIM_TEXT[5], [*inits, *lines[:30]], verdict, rule, {"raw": res})
+    lines = _claim5_lines(res) if isinstance(res, dict) else []
+    if not lines:
+        lines = _flatten(res)[:30]
+    if isinstance(src, dict) and src.get("reason"):
+        lines.append(str(src["reason"]))
+    return Claim(5, CLAIM_TEXT[5], [*inits, *lines], verdict, rule, {"raw": res})
+
+
+def _claim5_lines(res: dict) -> list[str]:
+    """Per ensemble the networks using each mechanism, and each mechanism's test p-value."""
+    lines = []
+    for e in res.get("ensembles", []) or []:
+        if not isinstance(e, dict):
+            continue
+        using = e.get("networks_using", {})
+        if isinstance(using, dict):
+            used = ", ".join(f"{m} {v}" for m, v in using.items())
+            lines.append(f"{e.get('name', '?')}: {e.get('n_networks', '?')} networks; using {used}")
+    tests = res.get("tests", {})
+    if isinstance(tests, dict):
+        ps = []
+        for m, t in tests.items():
+            try:
+                ps.append(f"{m} {_fmt_p(float(t['networks']['p_value']))}")
+            except (KeyError, TypeError, ValueError):
+                continue
+        if ps:
+            lines.append("p (networks using the mechanism differ): " + ", ".join(ps))
+    return lines
 
 
 def evaluate_claims(ensembles: list[Ensemble]) -> list[Claim]:
