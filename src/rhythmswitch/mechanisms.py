@@ -376,19 +376,23 @@ def _nan(x) -> float:
 
 
 def turnover_call(jaccard: float, n: int, k: int) -> Call:
-    """Turnover from the Jaccard overlap of the two active sets (k of n neurons each)."""
+    """Turnover from the Jaccard overlap of the two active sets (k of n neurons each).
+
+    The decision needs J only; the score also needs n and k (NaN when unknown).
+    """
     j = _nan(jaccard)
-    if not np.isfinite(j) or n < 1 or k < 1:
+    if not np.isfinite(j):
         return Call(None, float("nan"), "turnover: jaccard missing")
-    jr = jaccard_null_mean(n, min(k, n))
-    score = (1.0 - j) / (1.0 - jr) if jr < 1 else float("nan")
+    if n >= 1 and 1 <= k <= n:
+        jr = jaccard_null_mean(n, k)
+        score = (1.0 - j) / (1.0 - jr) if jr < 1 else float("nan")
+        null = f"random-set null {jr:.3f}, k={k} of {n}"
+    else:
+        score, null = float("nan"), "network size unknown: no score"
     present = j < TURNOVER_JACCARD_MAX - JACCARD_TOL
     op = "<" if present else ">="
     return Call(
-        present,
-        score,
-        f"turnover: jaccard {j:.3f} {op} {TURNOVER_JACCARD_MAX:.3f} "
-        f"(random-set null {jr:.3f}, k={k} of {n})",
+        present, score, f"turnover: jaccard {j:.3f} {op} {TURNOVER_JACCARD_MAX:.3f} ({null})"
     )
 
 
@@ -686,6 +690,9 @@ def classify_network(tables: _Tables, net: str, rows: list[dict[str, str]]) -> l
     arr = tables.arrays(net)
     if n_units == 0 and arr is not None and "tau_s" in arr:
         n_units = int(np.asarray(arr["tau_s"]).size)
+    if n_units == 0:
+        n_net = _nan(tables.networks.get(net, {}).get("n_units"))
+        n_units = int(n_net) if np.isfinite(n_net) and n_net >= 1 else 0
     out = []
     for i, j in combinations(range(len(names)), 2):
         a, b = names[i], names[j]
