@@ -194,3 +194,19 @@ def test_rho_tau_amp_matches_an_independent_scipy_computation():
         rho = stats.spearmanr(net.tau_s, amp).statistic
         assert abs(a.amplitude.rho_tau_amp_m[seg.mode] - rho) < 0.05
     assert np.all(np.isfinite(a.amplitude.rho_tau_amp_m))
+
+
+def test_empty_run_writes_headers_only(tmp_path):
+    (tmp_path / "networks").mkdir()
+    out = analyze_run(tmp_path, quiet=True)
+    header, rows = _read(out / "networks.csv")
+    assert header == network_columns(MODE_NAMES) and rows == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_files"] == 0 and summary["claims"]["claim2_rho_trend"]["supported"] is None
+
+
+def test_unknown_backend_is_refused(tmp_path):
+    from rhythmswitch.config import ConfigError
+
+    with pytest.raises(ConfigError, match="backend"):
+        analyze_run(tmp_path, backend="dask")

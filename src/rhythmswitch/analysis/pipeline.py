@@ -311,8 +311,10 @@ def analyze_network_from_path(
         sigma = None if net.name in evaluated else evaluate_sigma
         return analyze_network(net, task, fixed_points, evaluate_sigma=sigma)
     except Exception as exc:  # report, never crash the ensemble
-        log.exception("%s: analysis failed", path)
-        return AnalysisFailure(net.name, f"analysis failed ({type(exc).__name__}: {exc})")
+        reason = f"analysis failed ({type(exc).__name__}: {exc})"
+        log.error("%s: %s", path, reason)
+        log.debug("traceback of the failed analysis of %s", path, exc_info=True)
+        return AnalysisFailure(net.name, reason)
 
 
 # -- tables --------------------------------------------------------------------------------

@@ -52,15 +52,15 @@ def butter_sos(band_hz: tuple[float, float], fs_hz: float, order: int = FILTER_O
     return signal.butter(order, [lo, hi], btype="bandpass", fs=fs_hz, output="sos")
 
 
-def bandpass(x_tn: np.ndarray, band_hz, fs_hz: float) -> np.ndarray:
-    """Zero-phase band-pass of every column of ``x_tn`` (time on axis 0)."""
+def bandpass(x_tn: np.ndarray, band_hz, fs_hz: float, axis: int = 0) -> np.ndarray:
+    """Zero-phase band-pass of every column of ``x_tn`` (time on ``axis``, default 0)."""
     sos = butter_sos((float(band_hz[0]), float(band_hz[1])), float(fs_hz))
-    return signal.sosfiltfilt(sos, np.asarray(x_tn, dtype=np.float64), axis=0)
+    return signal.sosfiltfilt(sos, np.asarray(x_tn, dtype=np.float64), axis=axis)
 
 
-def analytic_signal(x_tn: np.ndarray, band_hz, fs_hz: float) -> np.ndarray:
+def analytic_signal(x_tn: np.ndarray, band_hz, fs_hz: float, axis: int = 0) -> np.ndarray:
     """Z(t) = A(t) exp(i phi(t)) of the band-passed signal, complex, same shape as ``x_tn``."""
-    return signal.hilbert(bandpass(x_tn, band_hz, fs_hz), axis=0)
+    return signal.hilbert(bandpass(x_tn, band_hz, fs_hz, axis=axis), axis=axis)
 
 
 def envelope_phase(x_tn: np.ndarray, band_hz, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +72,10 @@ def envelope_phase(x_tn: np.ndarray, band_hz, fs_hz: float) -> tuple[np.ndarray,
 def segment_analytic(r_tn: np.ndarray, seg: Segment, band_hz, fs_hz: float) -> np.ndarray:
     """Analytic signal of a protocol segment, filtered over the whole segment and returned on
     its analysed part only (transient dropped), shape (T_analysed, N)."""
-    z = analytic_signal(r_tn[seg.start : seg.stop], band_hz, fs_hz)
-    return z[seg.drop :]
+    # time on the last, contiguous axis: the FFTs of the Hilbert transform run ~3x faster
+    x_nt = np.ascontiguousarray(np.asarray(r_tn[seg.start : seg.stop], dtype=np.float64).T)
+    z_nt = analytic_signal(x_nt, band_hz, fs_hz, axis=-1)
+    return z_nt[:, seg.drop :].T
 
 
 def cut_segment(x_t: np.ndarray, seg: Segment) -> np.ndarray:

@@ -144,12 +144,8 @@ def _block(analyses, mode_names) -> dict:
 def _claims(block: dict, mode_names) -> dict:
     rho = block["rho_tau_amp"]
     gini = block["gini"]
-    neg = [
-        (rho["per_band"][m]["ci95"][1] is not None)
-        and np.isfinite(rho["per_band"][m]["ci95"][1])
-        and rho["per_band"][m]["ci95"][1] < 0
-        for m in mode_names
-    ]
+    uppers = [rho["per_band"][m]["ci95"][1] for m in mode_names]
+    neg = [bool(u < 0) if u is not None and np.isfinite(u) else None for u in uppers]
     p_rho = rho["page_trend"].get("p_value")
     p_gini = gini["page_trend"].get("p_value")
     n = block["n_networks"]
@@ -163,7 +159,7 @@ def _claims(block: dict, mode_names) -> dict:
         "claim2_rho_negative": {
             "statement": "rho(tau, A(m, m)) < 0 in every band (upper bootstrap CI bound < 0)",
             "negative_per_band": dict(zip(mode_names, neg, strict=True)),
-            "supported": None if n < 2 else bool(all(neg)),
+            "supported": None if n < 2 or None in neg else bool(all(neg)),
         },
         "claim2_rho_trend": {
             "statement": "rho(tau, A(m, m)) falls monotonically from the lowest to highest band",
