@@ -146,9 +146,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from rhythmswitch.pipeline import reproduce
 
     cfg = build_config(args)
-    index = reproduce(
-        cfg, Path(args.out), quiet=args.quiet, backend=args.backend, address=args.address
-    )
+    update, close = _train_progress(cfg.train.max_iters, args.quiet)
+    try:
+        index = reproduce(
+            cfg,
+            Path(args.out),
+            quiet=args.quiet,
+            backend=args.backend,
+            address=args.address,
+            progress=update,
+        )
+    finally:
+        close()
     print(f"report: {index}")
     return 0
 
@@ -157,7 +166,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rhythmswitch.pipeline import sweep
 
     cfg = build_config(args)
-    sweep(
+    index = sweep(
         cfg,
         Path(args.out),
         grid=args.grid,
@@ -166,6 +175,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         address=args.address,
         stages=args.stages,
     )
+    print(f"sweep index: {index}")
     return 0
 
 

@@ -65,7 +65,7 @@ def _check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
 
 
 def validate_bands(name: str, bands_hz: Any, dt_s: float | None = None) -> None:
-    """Bands are [low, high) pairs, ordered, non-overlapping, low >= 0, high <= Nyquist."""
+    """Bands are [low, high) pairs, ordered, non-overlapping, low >= 0, high < Nyquist."""
     try:
         pairs = [tuple(float(v) for v in band) for band in bands_hz]
     except (TypeError, ValueError):
@@ -86,12 +86,14 @@ def validate_bands(name: str, bands_hz: Any, dt_s: float | None = None) -> None:
             )
     if dt_s is not None and dt_s > 0:
         nyquist = 0.5 / dt_s
-        if pairs[-1][1] > nyquist:
-            _fail(
-                name,
-                [list(p) for p in pairs],
-                f"every band must lie at or below Nyquist ({nyquist:g} Hz)",
-            )
+        for k, (lo, hi) in enumerate(pairs):
+            if hi >= nyquist:
+                _fail(
+                    f"{name}[{k}]",
+                    [lo, hi],
+                    f"a band at or above Nyquist is refused: high must be < {nyquist:g} Hz "
+                    f"(Nyquist for dt = {dt_s:g} s; the band-pass filters need high < Nyquist)",
+                )
 
 
 @dataclass(frozen=True)
