@@ -105,7 +105,7 @@ def _mean_sd(x: np.ndarray) -> str:
     if x.size == 0:
         return "n/a"
     sd = np.std(x, ddof=1) if x.size > 1 else float("nan")
-    return f"{np.mean(x):+.2f} +- {sd:.2f}" if np.isfinite(sd) else f"{np.mean(x):+.2f}"
+    return f"{np.mean(x):+.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{np.mean(x):+.2f}"
 
 
 def claim_1(ens: Ensemble) -> Claim:

@@ -942,7 +942,9 @@ def figure_switch(ens: Ensemble, network: str, pair: tuple[int, int] | None = No
         labels.append(lab)
     ax_r.set_ylabel("rate r_i")
     ax_r.set_xlabel("time from the switch cue (s)")
-    ax_r.legend(fontsize="x-small", frameon=False, ncol=2, loc="upper left")
+    ax_r.legend(
+        fontsize="x-small", frameon=False, ncol=2, loc="lower right", bbox_to_anchor=(1.0, 1.0)
+    )
     fs = task.fs_hz
     f, pz_a = welch(traj.z_t[seg_a.analysis_slice], fs)
     _, pz_b = welch(traj.z_t[seg_b.analysis_slice], fs)

@@ -78,8 +78,9 @@ def _figure_specs(ens: Ensemble, rep: str | None) -> list[tuple[str, str, str, C
             "fig1_task",
             "Fig. 1 Task and output",
             "(a) one-hot cue, (b) population output z on the evaluation sequence (METHOD §6; "
-            "shaded: analysed part of each mode), (c) Welch spectra of z per mode with the target "
-            "bands shaded, (d) peak frequency of z per mode for every network.",
+            "shaded: analysed part of each mode), (c) 0.5 s of z in each mode, (d) Welch spectra "
+            "of z per mode with the target bands shaded, (e) peak frequency of z per mode for "
+            "every network.",
             need_rep(figure_task),
         ),
         (
