@@ -79,6 +79,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -532,6 +533,12 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]] | None:
         return None
 
 
+def _cell(text) -> float:
+    """A numeric CSV cell; booleans ('true'/'false') read as 1/0, anything else NaN."""
+    b = _bool(text)
+    return float(b) if b is not None and not str(text).strip().isdigit() else _nan(text)
+
+
 def _bool(text) -> bool | None:
     t = str(text).strip().lower()
     if t in ("true", "1", "yes"):
@@ -615,7 +622,7 @@ class _Tables:
         rows = self.neurons.get(net)
         if not rows or col not in rows[0]:
             return None
-        return np.array([_nan(r.get(col)) for r in rows])
+        return np.array([_cell(r.get(col)) for r in rows])
 
     def arrays(self, net: str) -> dict | None:
         if net not in self._arrays:
@@ -721,14 +728,8 @@ def classify_network(tables: _Tables, net: str, rows: list[dict[str, str]]) -> l
                 else "baseline: neurons.csv missing",
             )
         else:
-            bc = baseline_call(
-                cols[("baseline", a)],
-                cols[("baseline", b)],
-                cols[("baseline_sd", a)],
-                cols[("baseline_sd", b)],
-                cols[("osc_amp", a)],
-                cols[("osc_amp", b)],
-            )
+            # order: baseline a, b; baseline_sd a, b; osc_amp a, b (baseline_call's arguments)
+            bc = baseline_call(*[v for v in cols.values() if v is not None])
         pc = phase_call(
             [
                 (f"{a}->{b}", _direction(tables, net, r_ab, i, j, names, n_units)),
@@ -844,11 +845,11 @@ def annotate_pairs(analysis_dir: str | Path) -> None:
     if pairs is not None:
         cols, rows = pairs
         base_cols = [c for c in cols if c not in MECHANISM_COLUMNS]
-        index = {}
+        index: dict[tuple[str, str, str], dict] = {}
         for res in results:
-            fields = _mech_fields(res)
-            index[(res.network, res.mode_a, res.mode_b)] = fields
-            index[(res.network, res.mode_b, res.mode_a)] = fields
+            mf = _mech_fields(res)
+            index[(res.network, res.mode_a, res.mode_b)] = mf
+            index[(res.network, res.mode_b, res.mode_a)] = mf
         out_rows = []
         for r in rows:
             row = {c: r.get(c, "") for c in base_cols}
@@ -966,7 +967,7 @@ def degeneracy_summary(results: list[PairResult]) -> dict:
     pairs = sorted({(r.mode_a, r.mode_b) for r in results}, key=lambda p: _pair_key(results, p))
     nets_all = sorted({r.network for r in results})
     nets = sorted({r.network for r in pool})
-    per_pair = {}
+    per_pair: dict[str, dict[str, Any]] = {}
     profiles_by_net: dict[str, dict[str, str]] = {n: {} for n in nets}
     supported_pairs, agreeing_pairs = [], []
     for a, b in pairs:
@@ -1122,7 +1123,7 @@ def compare_ensembles(analysis_dirs: list[Path]) -> dict:
     networks only when a run says which converged.
     """
     dirs = [Path(d) for d in analysis_dirs]
-    ens = []
+    ens: list[dict[str, Any]] = []
     for d in dirs:
         results, problems = classify_dir(d)
         use_conv = any(r.converged for r in results)

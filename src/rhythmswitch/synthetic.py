@@ -52,6 +52,7 @@ The three networks (N = 100 each):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -357,7 +358,7 @@ def phase_network(n_per_group: int = 23, name: str = "synthetic_phase") -> Synth
     )
 
 
-BUILDERS = {
+BUILDERS: dict[str, Callable[[], Synthetic]] = {
     "turnover": turnover_network,
     "baseline": baseline_network,
     "phase": phase_network,
