@@ -303,3 +303,17 @@ def test_page_renders_in_headless_chromium(report, tmp_path):
     assert int(total.group(1)) == dom.count("<img ") > 0
     assert int(loaded.group(1)) == int(total.group(1))
     assert 'id="claims-table"' in dom and dom.count('class="claim"') == 5
+
+
+def test_claim_5_compares_ensembles(report, tmp_path, monkeypatch):
+    mechanisms = pytest.importorskip("rhythmswitch.mechanisms")
+    run, _ = report
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    shutil.rmtree(other / "report")
+    monkeypatch.setattr(html_mod, "_figure_specs", lambda ens, rep: [])  # the claims only
+    page = build_report([other, run], quiet=True).read_text()
+    assert "Compared ensemble" in page and "one ensemble" not in page
+    ref = mechanisms.compare_ensembles([other / "analysis", run / "analysis"])["claim5"]
+    c5 = C.claim_5([load_ensemble(other), load_ensemble(run)])
+    assert c5.verdict == ref["verdict"] and ref["rule"] in c5.rule
