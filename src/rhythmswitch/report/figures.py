@@ -542,11 +542,10 @@ def pair_matrices(ens: Ensemble, column: str) -> tuple[list[str], np.ndarray]:
     out = np.full((len(names), m, m), np.nan)
     sums = np.zeros((len(names), m, m))
     counts = np.zeros((len(names), m, m))
-    for k, (n, a, b, v) in enumerate(zip(nets, src, dst, vals, strict=True)):
+    for n, a, b, v in zip(nets, src, dst, vals, strict=True):
         i, j = _mode_index(ens, a), _mode_index(ens, b)
         if i is None or j is None or not np.isfinite(v):
             continue
-        del k
         idx = names.index(n)
         for p, q in ((i, j), (j, i)):
             sums[idx, p, q] += v
