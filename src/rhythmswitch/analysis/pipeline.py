@@ -35,10 +35,20 @@ from pathlib import Path
 
 import numpy as np
 
-from rhythmswitch.analysis.amplitude import AmplitudeResult, amplitude_analysis, mean_envelope
+from rhythmswitch.analysis.amplitude import (
+    AmplitudeResult,
+    amplitude_analysis,
+    mean_envelope,
+    spearman,
+)
 from rhythmswitch.analysis.baseline import BaselineResult, baseline_analysis
 from rhythmswitch.analysis.phase import PhaseResult, coherence_ratio, phase_analysis
-from rhythmswitch.analysis.signals import cut_segment, cycle_warning, segment_analytic
+from rhythmswitch.analysis.signals import (
+    cut_analytic,
+    cut_segment,
+    cycle_warning,
+    segment_analytic,
+)
 from rhythmswitch.analysis.spectra import spectrum_of_segment
 from rhythmswitch.analysis.sync import SyncResult, sync_analysis, sync_matrix
 from rhythmswitch.config import ConfigError, RunConfig, TaskConfig
@@ -51,6 +61,8 @@ log = logging.getLogger(__name__)
 ANALYSIS_DIR = "analysis"
 #: a mode counts as oscillating when some neuron's rate has SD >= this over the analysed part
 OSC_SD_MIN = 1e-3
+#: warn when rho(tau, A(m, m)) moves by more than this between the two filtering orders
+RHO_ROBUST_TOL = 0.05
 FP_UNAVAILABLE = "fixed point module unavailable"
 
 
@@ -90,6 +102,7 @@ class NetworkAnalysis:
     freqs_hz: np.ndarray
     psd_mf: np.ndarray
     amplitude: AmplitudeResult
+    rho_tau_amp_cut_m: np.ndarray  # (M,) rho with the transient cut before filtering
     sync: SyncResult
     baseline: BaselineResult
     phase: PhaseResult
@@ -218,7 +231,9 @@ def analyze_network(
     A = np.zeros((n, m, m))
     eta = np.full((m, m), np.nan)
     S = np.zeros((m, n, n))
+    A_cut = np.zeros((n, m))
     for seg in segs:
+        A_cut[:, seg.mode] = mean_envelope(cut_analytic(r_tn, seg, bands[seg.mode], fs))
         j = seg.mode
         for k in range(m):
             z = segment_analytic(r_tn, seg, bands[k], fs)
@@ -235,6 +250,16 @@ def analyze_network(
     base = baseline_analysis(seg_r)
     pha = phase_analysis(eta, A)
     reasons.update(amp.reasons)
+    rho_cut = np.full(m, np.nan)
+    for j in np.flatnonzero(osc):
+        rho_cut[j] = spearman(net.tau_s, A_cut[:, j])[0]
+        diff = abs(rho_cut[j] - amp.rho_tau_amp_m[j])
+        if diff > RHO_ROBUST_TOL:
+            warnings.append(
+                f"mode {names[j]}: rho(tau, A) = {amp.rho_tau_amp_m[j]:.3f} changes to "
+                f"{rho_cut[j]:.3f} when the transient is cut before filtering (|diff| = "
+                f"{diff:.3f} > {RHO_ROBUST_TOL:g}): edge effects dominate weak amplitudes"
+            )
     reasons.update(syn.reasons)
 
     specs = [spectrum_of_segment(cut_segment(traj.z_t, s), fs, bands) for s in segs]
@@ -270,6 +295,7 @@ def analyze_network(
         freqs_hz=freqs,
         psd_mf=psd,
         amplitude=amp,
+        rho_tau_amp_cut_m=rho_cut,
         sync=syn,
         baseline=base,
         phase=pha,
@@ -345,6 +371,7 @@ def network_columns(mode_names) -> list[str]:
     cols = ["network", "converged", "paper_converged", "min_ratio", "n_units"]
     per_mode = (
         "rho_tau_amp",
+        "rho_tau_amp_cut",
         "gini",
         "peak_hz",
         "skew",
@@ -424,6 +451,7 @@ def network_row(a: NetworkAnalysis) -> dict:
     }
     for j, m in enumerate(a.mode_names):
         row[f"rho_tau_amp_{m}"] = a.amplitude.rho_tau_amp_m[j]
+        row[f"rho_tau_amp_cut_{m}"] = a.rho_tau_amp_cut_m[j]
         row[f"gini_{m}"] = a.amplitude.gini_m[j]
         row[f"peak_hz_{m}"] = a.peak_hz_m[j]
         row[f"skew_{m}"] = a.amplitude.skew_m[j]
