@@ -64,6 +64,29 @@ def test_jaccard_null_exact_against_simulation():
         jaccard_null_pmf(10, 0)
 
 
+def test_jaccard_null_unequal_sizes():
+    rng = np.random.default_rng(6)
+    mean = jaccard_null_mean(60, 8, 20)
+    a = mech._top_k(rng.random((20000, 60)), 8)
+    b = mech._top_k(rng.random((20000, 60)), 20)
+    sim = mech._jaccard_sets(a, b)
+    assert sim.mean() == pytest.approx(mean, abs=4 * sim.std() / math.sqrt(sim.size))
+    assert jaccard_null_mean(60, 8, 20) == pytest.approx(jaccard_null_mean(60, 20, 8))
+
+
+def test_active_set_ties_and_floor():
+    # identical neurons: all tied with the k-th, all active (not split by index)
+    assert mech.active_set(np.full(10, 3.0), 2).all()
+    # a small subpopulation: silent neurons are not padded in
+    d = np.array([5.0, 4.0, 0.0, 1e-4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(np.flatnonzero(mech.active_set(d, 4)), [0, 1])
+    # ordinary case: the top k
+    d = np.arange(10.0)
+    np.testing.assert_array_equal(np.flatnonzero(mech.active_set(d, 3)), [7, 8, 9])
+    assert not mech.active_set(np.zeros(5), 2).any()
+    assert not mech.active_set(np.full(5, np.nan), 2).any()
+
+
 def test_turnover_threshold_against_both_nulls():
     """Random sets fall below 1/3 almost always; noisy copies of one set almost never."""
     assert jaccard_null_cdf(100, 20, TURNOVER_JACCARD_MAX - mech.JACCARD_TOL) > 0.99
