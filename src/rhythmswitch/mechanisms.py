@@ -745,9 +745,9 @@ def classify_network(tables: _Tables, net: str, rows: list[dict[str, str]]) -> l
             set_a, set_b = active_set(deg_a, k), active_set(deg_b, k)
             if set_a.any() and set_b.any():
                 j_own = float(np.sum(set_a & set_b) / np.sum(set_a | set_b))
-                note = f"; active sets from sync degrees with ties and a floor, sizes {int(set_a.sum())} and {int(set_b.sum())}"
+                note = f"; sets of {int(set_a.sum())}/{int(set_b.sum())} with ties, 5% floor"
                 if np.isfinite(jac):
-                    note += f"; paper top-20% jaccard {jac:.3f}"
+                    note += f"; plain top-20% J {jac:.3f}"
                 tc = turnover_call(j_own, n_units, int(set_a.sum()), int(set_b.sum()), note)
             else:
                 tc = Call(None, float("nan"), "turnover: no neuron is synchronised in one mode")
@@ -1224,7 +1224,7 @@ def compare_ensembles(analysis_dirs: list[Path]) -> dict:
         verdict, reason = "supported", "mechanism frequency differs for: " + ", ".join(sig)
     elif small:
         verdict = "inconclusive"
-        reason = f"no significant difference, and ensembles {', '.join(small)} have fewer than {CLAIM_MIN_NETWORKS} networks"
+        reason = f"no significant difference, and ensemble(s) {', '.join(small)} have fewer than {CLAIM_MIN_NETWORKS} networks"
     else:
         verdict, reason = "not supported", "no mechanism's frequency differs significantly"
     return _jsonable(
