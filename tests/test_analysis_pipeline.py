@@ -219,16 +219,22 @@ def test_unknown_backend_is_refused(tmp_path):
 
 
 def test_ray_path_maps_a_picklable_function(tmp_path, monkeypatch):
-    """backend='ray' hands a picklable module-level function and the paths to ray_map."""
+    """backend='ray' hands a picklable module-level function and its jobs to ray_map."""
+    import inspect
     import pickle
     import types
 
     calls = {}
 
-    def fake_ray_map(fn, items, address=None):
+    def fake_ray_map(fn, items, address=None, on_result=None):
+        assert inspect.isfunction(fn)  # ray.remote accepts functions and classes only
         calls["address"] = address
         fn = pickle.loads(pickle.dumps(fn))  # what a cluster does with it
-        return [pickle.loads(pickle.dumps(fn(p))) for p in items]
+        out = []
+        for k, item in enumerate(items):
+            out.append(pickle.loads(pickle.dumps(fn(pickle.loads(pickle.dumps(item))))))
+            on_result(k, out[-1])
+        return out
 
     monkeypatch.setitem(
         sys.modules, "rhythmswitch.backends", types.SimpleNamespace(ray_map=fake_ray_map)
@@ -236,8 +242,16 @@ def test_ray_path_maps_a_picklable_function(tmp_path, monkeypatch):
     RunConfig(task=SHORT).save(tmp_path / "config.toml")
     save_network(_bank(), tmp_path / "networks" / "bank.npz")
     (tmp_path / "evaluation_summary.csv").write_text("network,converged,min_ratio\nbank,true,1\n")
-    out = analyze_run(tmp_path, quiet=True, backend="ray", address="auto", fixed_points=False)
-    assert calls["address"] == "auto"
+    seen = []
+    out = analyze_run(
+        tmp_path,
+        quiet=True,
+        backend="ray",
+        address="auto",
+        fixed_points=False,
+        on_network=seen.append,
+    )
+    assert calls["address"] == "auto" and seen == ["bank"]
     row = _read(out / "networks.csv")[1][0]
     assert row["network"] == "bank" and row["converged"] == "true"
     summary = json.loads((out / "summary.json").read_text())

@@ -30,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +342,24 @@ def analyze_network_from_path(
         return AnalysisFailure(net.name, reason)
 
 
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One network file to analyse, with the run's settings (picklable, for remote workers)."""
+
+    path: Path
+    task: TaskConfig | None = None
+    fixed_points: bool = True
+    evaluate_sigma: float | None = None
+    evaluated: frozenset[str] = frozenset()
+
+
+def run_analysis_job(job: AnalysisJob) -> NetworkAnalysis | AnalysisFailure:
+    """Module-level entry point for distributed backends (Ray needs a plain function)."""
+    return analyze_network_from_path(
+        job.path, job.task, job.fixed_points, job.evaluate_sigma, job.evaluated
+    )
+
+
 # -- tables --------------------------------------------------------------------------------
 
 
@@ -633,35 +650,41 @@ def analyze_run(
     nets, bad = load_run_networks(run_dir)
     evals = read_evaluation_summary(run_dir)
     paths = [run_dir / "networks" / f"{n.name}.npz" for n in nets]
-    fn = partial(
-        analyze_network_from_path,
-        task=task,
-        fixed_points=fixed_points,
-        evaluate_sigma=sigma,
-        evaluated=frozenset(evals),
-    )
-    results: list[NetworkAnalysis | AnalysisFailure]
-    if backend == "ray" and paths:
-        from rhythmswitch.backends import ray_map
+    jobs = [
+        AnalysisJob(
+            path=p,
+            task=task,
+            fixed_points=fixed_points,
+            evaluate_sigma=sigma,
+            evaluated=frozenset(evals),
+        )
+        for p in paths
+    ]
+    bar = None
+    if not quiet and jobs:
+        from tqdm.auto import tqdm
 
-        results = list(ray_map(fn, paths, address=address))
-    else:
-        bar = None
-        if not quiet and paths:
-            from tqdm.auto import tqdm
+        bar = tqdm(total=len(jobs), desc="analyze", unit="net", file=sys.stderr)
 
-            bar = tqdm(total=len(paths), desc="analyze", unit="net", file=sys.stderr)
-        results = []
-        try:
-            for p in paths:
-                results.append(fn(p))
-                if bar is not None:
-                    bar.update(1)
-                if on_network is not None:
-                    on_network(p.stem)
-        finally:
-            if bar is not None:
-                bar.close()
+    def done(k: int, _result=None) -> None:
+        if bar is not None:
+            bar.update(1)
+        if on_network is not None:
+            on_network(paths[k].stem)
+
+    results: list[NetworkAnalysis | AnalysisFailure] = []
+    try:
+        if backend == "ray" and jobs:
+            from rhythmswitch.backends import ray_map
+
+            results = list(ray_map(run_analysis_job, jobs, address=address, on_result=done))
+        else:
+            for k, job in enumerate(jobs):
+                results.append(run_analysis_job(job))
+                done(k)
+    finally:
+        if bar is not None:
+            bar.close()
 
     analyses = [r for r in results if isinstance(r, NetworkAnalysis)]
     failures = [r for r in results if isinstance(r, AnalysisFailure)]
