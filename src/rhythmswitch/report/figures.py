@@ -474,7 +474,7 @@ def plot_rho_trend(
             lw=2,
             capsize=4,
             marker="o",
-            label=f"mean +- SD ({what}, n={sel.shape[0]})",
+            label=f"mean ± SD ({what}, n={sel.shape[0]})",
         )
     ax.axhline(0, color="0.6", lw=0.5)
     ax.set_xticks(x, list(mode_names))
