@@ -256,3 +256,15 @@ def test_ray_path_maps_a_picklable_function(tmp_path, monkeypatch):
     assert row["network"] == "bank" and row["converged"] == "true"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_converged"] == 1 and summary["converged"]["networks"] == ["bank"]
+
+
+def test_rate_form_network_is_analysed():
+    from dataclasses import replace
+
+    net = replace(_bank(), form="rate", name="bank_rate")
+    a = analyze_network(net, SHORT, fixed_points=True)
+    assert a.oscillates_m.all() and np.isfinite(a.amplitude.rho_tau_amp_m).all()
+    # the rate form's r is the state itself: baselines are means of x
+    assert a.baseline.baseline_mn.shape == (4, 8)
+    # the origin is a fixed point of the input-free rate map too
+    assert all(r.q < 1e-12 for r in a.fixed_points)
