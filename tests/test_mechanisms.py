@@ -119,13 +119,15 @@ def test_baseline_thresholds_against_nulls():
 def test_phase_threshold_against_amplitude_only_null():
     rng = np.random.default_rng(4)
     e_from, c = simulate_amplitude_only_phase(100, 2.0, 1.0, 300, rng=rng)
-    assert np.all(e_from >= mech.ETA_FROM_FACTOR * eta_random_level(100))
+    assert np.all(e_from >= mech.eta_random_floor(100))
     assert np.quantile(c, 0.999) < PHASE_LOG_ETA_MIN
     _, c0 = simulate_amplitude_only_phase(100, 1.0, 0.0, 5, rng=rng)
     np.testing.assert_allclose(c0, 0.0, atol=1e-12)  # no change, no coherence loss
     ph = rng.uniform(-np.pi, np.pi, (4000, 100))
     level = np.abs(np.exp(1j * ph).mean(1)).mean()
     assert level == pytest.approx(eta_random_level(100), rel=0.03)
+    share = np.mean(np.abs(np.exp(1j * ph).mean(1)) >= mech.eta_random_floor(100))
+    assert share == pytest.approx(0.01, abs=0.006)
 
 
 # -- the rule on known numbers -------------------------------------------------------------
