@@ -233,7 +233,9 @@ class TrainConfig:
     ``learning_rate * lr_final_frac`` over ``max_iters``, after ``warmup_iters`` linear warm-up).
     ``curriculum``: optional ``[[window_steps, iters], ...]`` stages; each stage trains with that
     loss window for that many iterations, and the last stage uses ``task.window_steps`` for the
-    rest.  ``noise_rng``: ``hash`` (a counter-based generator regenerated in the backward pass,
+    rest.  ``stop_on_eval``: every ``eval_every`` iterations, evaluate the best weights of each
+    member whose best loss is below ``eval_below_loss`` on the METHOD section 6 protocols and
+    stop it once it meets that criterion.  ``noise_rng``: ``hash`` (a counter-based generator regenerated in the backward pass,
     exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).
     """
 
@@ -253,7 +255,8 @@ class TrainConfig:
     grad_impl: str = "custom"
     time_chunk: int = 100
     stop_on_eval: bool = False
-    eval_every: int = 0
+    eval_every: int = 100
+    eval_below_loss: float = 1e-3
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -282,7 +285,8 @@ class TrainConfig:
         _check_int("train.time_chunk", self.time_chunk, 1)
         if not isinstance(self.stop_on_eval, bool):
             _fail("train.stop_on_eval", self.stop_on_eval, "must be true or false")
-        _check_int("train.eval_every", self.eval_every, 0)
+        _check_int("train.eval_every", self.eval_every, 1)
+        _check_float("train.eval_below_loss", self.eval_below_loss, 0.0)
 
 
 @dataclass(frozen=True)
@@ -392,16 +396,18 @@ def preset_fast() -> RunConfig:
     return RunConfig(
         preset="fast",
         task=TaskConfig(transient_steps=300, window_steps=2000),
-        model=ModelConfig(tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.1, w_rec_gain=1.2),
+        model=ModelConfig(tau_param="bounded", tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.1),
         train=TrainConfig(
             batch_size=8,
             learning_rate=2e-3,
             lr_schedule="cosine",
             lr_final_frac=0.05,
             warmup_iters=50,
-            max_iters=2000,
-            goal_loss=2e-6,
-            curriculum=((1000, 600),),
+            max_iters=3000,
+            goal_loss=1e-6,
+            curriculum=((1000, 800),),
+            stop_on_eval=True,
+            eval_every=100,
         ),
     )
 

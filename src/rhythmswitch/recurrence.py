@@ -4,7 +4,9 @@ This is the hot loop of training (METHOD section 5 costs ~40 GFLOP per iteration
 ``lax.scan`` + autodiff port stores several (T, B, N) residuals and does two small matrix
 products per step in the backward pass; here, for the ``current`` form:
 
-* the forward scan does one (B, N) x (N, N) product per step and stores only the states x;
+* the forward scan does one (B, N) x (N, N) product per step and stores only the states x
+  (and the (T, B) output); the drive (cue, bias, noise) of a chunk of steps is computed in one
+  vectorised operation before the chunk's scan;
 * the cue input is gathered from the mode of each trial inside the step (no (T, B, M) array);
 * the noise is counter-based (:func:`rhythmswitch.model.hash_normal`) and is regenerated in
   the backward pass instead of being stored;
@@ -91,93 +93,92 @@ def make_z_fn(
     on_p = np.zeros(t_pad, np.float32)
     on_p[:n_steps] = on_t.astype(np.float32) * amp
     inv_n = np.float32(1.0 / n_units)
+    ts_c = np.arange(t_pad, dtype=np.uint32).reshape(n_chunks, chunk)
+    idx_c = idx_p.reshape(n_chunks, chunk)
+    on_c = on_p.reshape(n_chunks, chunk)
+
+    def chunk_noise(noise, t_c):
+        """Standard normals of one chunk, (C, B, N), generated in one vectorised op."""
+        if noise.ndim == 0:
+            return jax.vmap(lambda t: hash_normal(noise, t, lanes))(t_c)
+        return noise[t_c]
+
+    def chunk_drive(w_in, b, modes_bj, noise, t_c, j_c, on_cc):
+        """W_in u + b + sigma xi for every step of a chunk, (C, B, N), and u (C, B, M)."""
+        u_c = jax.nn.one_hot(modes_bj[:, j_c].T, w_in.shape[1], dtype=jnp.float32)
+        u_c = u_c * on_cc[:, None, None]
+        xi_c = chunk_noise(noise, t_c)
+        return u_c @ w_in.T + b + sigma32 * xi_c, u_c, xi_c
 
     def forward_states(w_rec, w_in, b, a, x0_bn, modes_bj, noise):
-        w_in_t = w_in.T  # (M, N)
+        """States x_t *before* each step (T_pad, B, N), the output z after each step
+        (T_pad, B), and the final state x_T."""
         w_rec_t = w_rec.T
         one_minus_a = 1.0 - a
 
-        def body(x, inp):
-            t, j, on = inp
-            cue = w_in_t[modes_bj[:, j]] * on  # (B, N)
-            drive = cue + b + sigma32 * noise_at(noise, t)
-            x = one_minus_a * x + a * (drive + jnp.tanh(x) @ w_rec_t)
-            return x, x
+        def inner(x, drive):
+            x_new = one_minus_a * x + a * (drive + jnp.tanh(x) @ w_rec_t)
+            return x_new, (x, jnp.mean(jnp.tanh(x_new), axis=-1))
 
-        ts = jnp.arange(t_pad, dtype=jnp.uint32)
-        _, xs = jax.lax.scan(body, x0_bn, (ts, jnp.asarray(idx_p), jnp.asarray(on_p)))
-        return xs  # (T_pad, B, N), states after each step
+        def outer(x, inp):
+            t_c, j_c, on_cc = inp
+            drive_c, _, _ = chunk_drive(w_in, b, modes_bj, noise, t_c, j_c, on_cc)
+            return jax.lax.scan(inner, x, drive_c)
+
+        x_last, (xs, zs) = jax.lax.scan(
+            outer, x0_bn, (jnp.asarray(ts_c), jnp.asarray(idx_c), jnp.asarray(on_c))
+        )
+        return xs, zs.reshape(t_pad, batch)[:n_steps].T, x_last
 
     @jax.custom_vjp
     def z_fn(w_rec, w_in, b, a, x0_bn, modes_bj, noise):
-        xs = forward_states(w_rec, w_in, b, a, x0_bn, modes_bj, noise)
-        return jnp.mean(jnp.tanh(xs[:n_steps]), axis=-1).T
+        return forward_states(w_rec, w_in, b, a, x0_bn, modes_bj, noise)[1]
 
     def fwd(w_rec, w_in, b, a, x0_bn, modes_bj, noise):
-        xs = forward_states(w_rec, w_in, b, a, x0_bn, modes_bj, noise)
-        z = jnp.mean(jnp.tanh(xs[:n_steps]), axis=-1).T
-        return z, (w_rec, w_in, b, a, x0_bn, modes_bj, noise, xs)
+        xs, z, x_last = forward_states(w_rec, w_in, b, a, x0_bn, modes_bj, noise)
+        return z, (w_rec, w_in, b, a, modes_bj, noise, xs, x_last)
 
     def bwd(res, cz_bt):
-        w_rec, w_in, b, a, x0_bn, modes_bj, noise, xs = res
+        w_rec, w_in, b, a, modes_bj, noise, x_prev_c, x_last = res
         n_modes = w_in.shape[1]
-        cz = jnp.zeros((t_pad, batch), jnp.float32).at[:n_steps].set(cz_bt.T) * inv_n  # (T_pad, B)
-        # previous states x_t for t = 0 .. T_pad-1
-        x_prev = jnp.concatenate([x0_bn[None], xs[:-1]], axis=0)
-        x_prev_c = x_prev.reshape(n_chunks, chunk, batch, n_units)
-        # output cotangent acting on x_t (the output after step t-1), zero for t = 0
-        cz_prev = jnp.concatenate([jnp.zeros((1, batch), jnp.float32), cz[:-1]], axis=0)
-        cz_prev_c = cz_prev.reshape(n_chunks, chunk, batch)
-        ts_c = jnp.arange(t_pad, dtype=jnp.uint32).reshape(n_chunks, chunk)
-        idx_c = jnp.asarray(idx_p).reshape(n_chunks, chunk)
-        on_c = jnp.asarray(on_p).reshape(n_chunks, chunk)
+        cz = jnp.zeros((t_pad, batch), jnp.float32).at[:n_steps].set(cz_bt.T) * inv_n
+        # output cotangent acting on x_t (the output after step t-1); zero for t = 0
+        cz_prev_c = jnp.concatenate([jnp.zeros((1, batch), jnp.float32), cz[:-1]], axis=0).reshape(
+            n_chunks, chunk, batch
+        )
         one_minus_a = 1.0 - a
-
-        r_last = jnp.tanh(xs[-1])
+        r_last = jnp.tanh(x_last)
         g_last = cz[-1][:, None] * (1.0 - r_last * r_last)  # g_T
 
-        def inner(carry, inp):
-            g_next, acc = carry  # g_{t+1}
-            x_t, czp, t = inp
-            r_t = jnp.tanh(x_t)
-            dr = 1.0 - r_t * r_t
-            acc = acc + g_next * (sigma32 * noise_at(noise, t) - x_t)
-            g_t = one_minus_a * g_next + ((a * g_next) @ w_rec) * dr + czp[:, None] * dr
-            return (g_t, acc), (g_next, r_t)
+        def inner(g_next, inp):  # carries g_{t+1}, emits it, returns g_t
+            dr_t, czp_t = inp
+            g_t = one_minus_a * g_next + (((a * g_next) @ w_rec) + czp_t[:, None]) * dr_t
+            return g_t, g_next
 
         def outer(carry, inp):
-            g_next, acc, m_rr, m_ru = carry
+            g_next, m_rr, m_ru, acc = carry
             x_c, czp_c, t_c, j_c, on_cc = inp
-            (g_next, acc), (g_c, r_c) = jax.lax.scan(
-                inner, (g_next, acc), (x_c, czp_c, t_c), reverse=True
-            )
+            r_c = jnp.tanh(x_c)
+            g_next, g_c = jax.lax.scan(inner, g_next, (1.0 - r_c * r_c, czp_c), reverse=True)
+            _, u_c, xi_c = chunk_drive(w_in, b, modes_bj, noise, t_c, j_c, on_cc)
             m_rr = m_rr + jnp.einsum("cbi,cbj->ij", g_c, r_c)
-            u_c = (
-                jax.nn.one_hot(modes_bj[:, j_c].T, n_modes, dtype=jnp.float32)
-                * on_cc[:, None, None]
-            )
             m_ru = m_ru + jnp.einsum("cbi,cbk->ik", g_c, u_c)
-            return (g_next, acc, m_rr, m_ru), jnp.sum(g_c, axis=(0, 1))
+            acc = acc + jnp.sum(g_c * (sigma32 * xi_c - x_c), axis=(0, 1))
+            return (g_next, m_rr, m_ru, acc), jnp.sum(g_c, axis=(0, 1))
 
         init = (
             g_last,
-            jnp.zeros((batch, n_units), jnp.float32),
             jnp.zeros((n_units, n_units), jnp.float32),
             jnp.zeros((n_units, n_modes), jnp.float32),
+            jnp.zeros((n_units,), jnp.float32),
         )
-        (_, acc, m_rr, m_ru), gsum_c = jax.lax.scan(
-            outer, init, (x_prev_c, cz_prev_c, ts_c, idx_c, on_c), reverse=True
-        )
+        inputs = (x_prev_c, cz_prev_c, jnp.asarray(ts_c), jnp.asarray(idx_c), jnp.asarray(on_c))
+        (_, m_rr, m_ru, acc), gsum_c = jax.lax.scan(outer, init, inputs, reverse=True)
         g_sum = jnp.sum(gsum_c, axis=0)  # (N,)
         d_w_rec = a[:, None] * m_rr
         d_w_in = a[:, None] * m_ru
         d_b = a * g_sum
-        d_a = (
-            jnp.sum(w_rec * m_rr, axis=1)
-            + jnp.sum(w_in * m_ru, axis=1)
-            + b * g_sum
-            + jnp.sum(acc, axis=0)
-        )
+        d_a = jnp.sum(w_rec * m_rr, axis=1) + jnp.sum(w_in * m_ru, axis=1) + b * g_sum + acc
         return (d_w_rec, d_w_in, d_b, d_a, None, None, None)
 
     z_fn.defvjp(fwd, bwd)

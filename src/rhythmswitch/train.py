@@ -252,6 +252,8 @@ class _Book:
     history: list[list[float]]
     time_to_goal_s: np.ndarray
     rollbacks: np.ndarray
+    eval_passed: np.ndarray
+    last_eval: np.ndarray
     elapsed_s: float = 0.0
 
 
@@ -273,6 +275,8 @@ def save_checkpoint(
         history_len=np.array([len(h) for h in book.history], np.int64),
         time_to_goal_s=book.time_to_goal_s,
         rollbacks=book.rollbacks,
+        eval_passed=book.eval_passed,
+        last_eval=book.last_eval,
         elapsed_s=np.asarray(book.elapsed_s),
         config=np.asarray(config_fingerprint(cfg)),
     )
@@ -319,6 +323,8 @@ def restore_checkpoint(
         book.history[k] = [float(v) for v in arrays["history"][i, : int(arrays["history_len"][i])]]
         book.time_to_goal_s[k] = float(arrays["time_to_goal_s"][i])
         book.rollbacks[k] = int(arrays["rollbacks"][i])
+        book.eval_passed[k] = bool(arrays["eval_passed"][i])
+        book.last_eval[k] = int(arrays["last_eval"][i])
     book.elapsed_s = float(arrays["elapsed_s"])
     log.info("resumed %d member(s) from %s", len(pairs), path)
     return st, book
@@ -358,6 +364,8 @@ def train_ensemble(
         history=[[] for _ in seeds],
         time_to_goal_s=np.full(k_total, np.nan),
         rollbacks=np.zeros(k_total, np.int64),
+        eval_passed=np.zeros(k_total, bool),
+        last_eval=np.zeros(k_total, np.int64),
     )
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
@@ -369,7 +377,7 @@ def train_ensemble(
 
     def finished() -> np.ndarray:
         best = np.asarray(st.best_loss)
-        return (best < tr.goal_loss) | (book.iteration >= tr.max_iters)
+        return (best < tr.goal_loss) | (book.iteration >= tr.max_iters) | book.eval_passed
 
     def report_done() -> None:
         done = finished()
@@ -436,6 +444,8 @@ def train_ensemble(
                     n_members=k_total,
                 )
             )
+        if tr.stop_on_eval:
+            _check_criterion(cfg, st, book, active, seeds, t_start)
         report_done()
         if ckpt is not None and now - last_ckpt >= tr.checkpoint_every_s:
             save_checkpoint(ckpt, st, book, cfg, seeds)
@@ -453,6 +463,33 @@ def train_ensemble(
         best_params=[_take(st.best_params, np.array(k)) for k in range(k_total)],
         wall_s=book.elapsed_s,
     )
+
+
+def _check_criterion(cfg: RunConfig, st: MemberState, book: _Book, members: np.ndarray,
+                     seeds: list[int], t_start: float) -> None:
+    """Stop members whose best weights already meet the METHOD section 6 criterion.
+
+    Every ``eval_every`` iterations the best weights of each running member are evaluated on
+    the full evaluation protocols (sequence and all transitions, noise-free and noisy); a member
+    that passes is finished.  This is the criterion the study is judged by, so training need not
+    chase a training-loss goal beyond it.
+    """
+    from rhythmswitch.evaluate import evaluate_network
+
+    tr = cfg.train
+    for k in members:
+        if book.eval_passed[k] or book.iteration[k] - book.last_eval[k] < tr.eval_every:
+            continue
+        book.last_eval[k] = book.iteration[k]
+        if not np.isfinite(float(st.best_loss[k])) or float(st.best_loss[k]) > tr.eval_below_loss:
+            continue
+        net = member_network(cfg, _take(st.best_params, np.array(k)), seeds[k])
+        ev = evaluate_network(net, cfg.task, sigma=cfg.model.sigma)
+        log.info("member seed=%d at iteration %d: evaluation min ratio %.4f%s", seeds[k],
+                 book.iteration[k], ev.min_ratio, " (criterion met)" if ev.converged else "")
+        if ev.converged:
+            book.eval_passed[k] = True
+            book.time_to_goal_s[k] = time.perf_counter() - t_start
 
 
 def member_network(cfg: RunConfig, params: Params, seed: int):

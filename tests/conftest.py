@@ -1,0 +1,36 @@
+"""Shared fixtures: small configs and hand-built networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rhythmswitch.config import get_preset
+from rhythmswitch.network import Network
+
+
+@pytest.fixture
+def tiny_cfg():
+    return get_preset("tiny")
+
+
+def random_network(n: int = 12, m: int = 4, seed: int = 0, gain: float = 1.5, form: str = "current",
+                   name: str = "hand") -> Network:
+    """A hand-written network file's content: random weights, spread time constants."""
+    rng = np.random.default_rng(seed)
+    return Network(
+        W_rec=gain * rng.standard_normal((n, n)) / np.sqrt(n),
+        W_in=rng.uniform(-1, 1, (n, m)),
+        b=0.1 * rng.standard_normal(n),
+        tau_s=np.exp(rng.uniform(np.log(0.005), np.log(0.1), n)),
+        dt_s=0.001,
+        bands_hz=np.array([[4, 7], [8, 13], [14, 29], [30, 50]], float)[:m],
+        mode_names=("theta", "alpha", "beta", "gamma")[:m],
+        form=form,
+        name=name,
+    )
+
+
+@pytest.fixture
+def hand_network():
+    return random_network()

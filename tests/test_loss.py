@@ -1,0 +1,44 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rhythmswitch.loss import band_mask, band_masks, band_ratio, ratio_numpy, window_loss
+
+
+def test_band_mask_is_half_open_and_drops_dc():
+    # L = 1000 at 1 kHz: bins at 1, 2, ... 500 Hz
+    m = band_mask(1000, 1000.0, (4, 7))
+    freqs = np.arange(1, 501)
+    assert set(freqs[m]) == {4, 5, 6}
+    assert m.shape == (500,)
+    m = band_mask(2000, 1000.0, (4, 7))  # 0.5 Hz bins
+    assert set(np.arange(1, 1001)[m] * 0.5) == {4.0, 4.5, 5.0, 5.5, 6.0, 6.5}
+
+
+def test_ratio_of_sinusoids_is_computable_by_hand():
+    fs, n = 1000.0, 1000
+    t = np.arange(n) / fs
+    # on-bin sinusoids: power proportional to amplitude^2, no leakage; DC is ignored
+    z = 3.0 + 2.0 * np.sin(2 * np.pi * 5 * t) + 1.0 * np.cos(2 * np.pi * 40 * t + 0.3)
+    expected = 4.0 / (4.0 + 1.0)
+    assert ratio_numpy(z, fs, (4, 7)) == pytest.approx(expected, abs=1e-9)
+    got = float(band_ratio(jnp.asarray(z, jnp.float32), jnp.asarray(band_mask(n, fs, (4, 7)), jnp.float32), fs))
+    assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_window_loss_by_hand():
+    fs, win = 1000.0, 1000
+    t = np.arange(win) / fs
+    inband = np.sin(2 * np.pi * 5 * t)
+    mixed = np.sin(2 * np.pi * 5 * t) + np.sin(2 * np.pi * 40 * t)  # ratio 1/2 for theta
+    z = np.concatenate([np.zeros(10), inband, np.zeros(5), mixed])[None, :]
+    masks = band_masks(win, fs, [(4, 7), (30, 50)])
+    modes = np.array([[0, 0]])
+    loss, ratios = window_loss(jnp.asarray(z, jnp.float32), jnp.asarray(modes), np.array([10, 1015]), win,
+                               jnp.asarray(masks), fs)
+    np.testing.assert_allclose(np.asarray(ratios), [[1.0, 0.5]], atol=1e-5)
+    assert float(loss) == pytest.approx((0.0 + 0.25) / 2, abs=1e-5)
+    # the same windows scored against gamma
+    _, ratios = window_loss(jnp.asarray(z, jnp.float32), jnp.asarray([[1, 1]]), np.array([10, 1015]), win,
+                            jnp.asarray(masks), fs)
+    np.testing.assert_allclose(np.asarray(ratios), [[0.0, 0.5]], atol=1e-5)
