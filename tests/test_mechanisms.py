@@ -293,6 +293,21 @@ def test_annotate_pairs_missing_inputs_never_raise(tmp_path):
     assert len(mrows) == 2 and mrows[0]["pair"] == "theta-gamma" and mrows[0]["profile"] == ""
 
 
+def test_annotate_pairs_malformed_values(tmp_path):
+    """Garbage cells and partial neuron columns give NaN / undetermined, never an exception."""
+    an = _minimal_dir(tmp_path / "run", {"n0": "abc"})
+    _write_csv(
+        an / "neurons.csv",
+        ["network", "neuron", "baseline_theta", "osc_amp_theta"],
+        [["n0", i, "x", 0.1] for i in range(5)],
+    )
+    annotate_pairs(an)
+    rows = list(csv.DictReader((an / "pairs.csv").read_text().splitlines()))
+    assert rows[0]["turnover"] == "" and "jaccard is NaN" in rows[0]["evidence"]
+    assert rows[0]["baseline"] == "" and "lacks" in rows[0]["evidence"]
+    assert "baseline_sd_theta" in rows[0]["evidence"]
+
+
 def test_compare_ensembles_fisher(tmp_path):
     a = _minimal_dir(tmp_path / "A", {f"n{k}": 0.0 for k in range(6)})
     b = _minimal_dir(tmp_path / "B", {f"m{k}": 0.9 for k in range(6)})
