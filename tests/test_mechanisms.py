@@ -158,6 +158,12 @@ def test_baseline_call():
     # significant (z = 10) but small compared with the oscillation (0.1 / 0.2 < 1): absent
     c = baseline_call(bp, bp + 0.1, sd, sd, osc, osc)
     assert c.present is False and c.score == pytest.approx(10.0)
+    # ... unless the two modes sit near fixed points of different frequency (the paper's
+    # signature), which rules out the amplitude-only null: then a smaller effect suffices
+    assert baseline_call(bp, bp + 0.1, sd, sd, osc, osc, fp_freq_hz=(20.0, 40.0)).present
+    assert not baseline_call(bp, bp + 0.1, sd, sd, osc, osc, fp_freq_hz=(20.0, 21.0)).present
+    assert not baseline_call(bp, bp + 0.03, sd, sd, osc, osc, fp_freq_hz=(20.0, 40.0)).present
+    assert mech.fixed_points_differ(20.0, float("nan")) is None
     # large but within the within-mode wander: absent
     c = baseline_call(bp, bp + 0.5, np.full(n, 0.3), np.full(n, 0.3), osc, osc)
     assert c.present is False

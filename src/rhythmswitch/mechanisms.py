@@ -45,7 +45,12 @@ them in a smaller network) the baseline mechanism is absent (score 0).
   of tanh (curvature); over operating points |x*| <= 1.5 and amplitude ratios up to 3 that
   apparent effect has 99th percentile 0.67, 99.9th 0.76 and maximum 0.81, below the
   threshold 0.85.
-- evidence adds the fixed point's dominant frequency in each mode when fixed_points.csv has it.
+- the paper's signature of this mechanism is a *different unstable fixed point*.  When
+  fixed_points.csv gives both modes' dominant frequencies and they differ by at least
+  :data:`FP_FREQ_REL_MIN` (10 %) of the larger, the amplitude-only null (one operating point,
+  hence one fixed point and one frequency) is already excluded, and the effect bar drops to
+  :data:`BASELINE_EFFECT_FP_MIN` = 0.25 (the shift must still be a visible fraction of the
+  oscillation and pass the z test).  The evidence quotes both frequencies.
 
 **Phase reorganisation.**  Direction p -> q asks whether the p-band component persists in single
 neurons in mode q while it cancels in z.  Carriers: neurons whose p-band amplitude in mode p is
@@ -115,6 +120,10 @@ OSC_ABS_MIN = 1e-3
 MIN_SHARED = 3
 BASELINE_Z_MIN = 3.0
 BASELINE_EFFECT_MIN = 0.85
+#: lower effect bar when the two modes' fixed points have different dominant frequencies
+BASELINE_EFFECT_FP_MIN = 0.25
+#: fixed points "differ" when their dominant frequencies differ by this fraction of the larger
+FP_FREQ_REL_MIN = 0.1
 CARRIER_REL = 0.1
 KAPPA_MEDIAN_MIN = 0.3
 KAPPA_NEURON_MIN = 0.5
@@ -453,6 +462,16 @@ def oscillating(osc_sd_n: np.ndarray) -> np.ndarray:
     return ok & (s >= thr)
 
 
+def fixed_points_differ(freq_p_hz: float, freq_q_hz: float) -> bool | None:
+    """Do the two modes' fixed points have different dominant frequencies (>= FP_FREQ_REL_MIN
+    of the larger)?  None when either is unknown (no fixed-point analysis, or no unstable
+    oscillatory eigenvalue)."""
+    fp, fq = _nan(freq_p_hz), _nan(freq_q_hz)
+    if not (np.isfinite(fp) and np.isfinite(fq)) or max(fp, fq) <= 0:
+        return None
+    return bool(abs(fp - fq) >= FP_FREQ_REL_MIN * max(fp, fq))
+
+
 def baseline_call(
     base_p: np.ndarray,
     base_q: np.ndarray,
@@ -460,8 +479,13 @@ def baseline_call(
     spread_q: np.ndarray,
     osc_p: np.ndarray,
     osc_q: np.ndarray,
+    fp_freq_hz: tuple[float, float] = (float("nan"), float("nan")),
 ) -> Call:
-    """Baseline shift of the neurons oscillating in both modes (arrays of shape (N,))."""
+    """Baseline shift of the neurons oscillating in both modes (arrays of shape (N,)).
+
+    ``fp_freq_hz``: dominant frequency of each mode's fixed point (fixed_points.csv), which
+    lowers the effect-size bar to BASELINE_EFFECT_FP_MIN when the two differ.
+    """
     arrs = [np.asarray(x, dtype=np.float64) for x in (base_p, base_q, spread_p, spread_q)]
     shared = oscillating(osc_p) & oscillating(osc_q)
     for x in arrs:
@@ -482,14 +506,17 @@ def baseline_call(
     osc = float(np.sqrt(np.mean((op_**2 + oq_**2) / 2)))
     z = shift / spread if spread > 0 else (float("inf") if shift > 0 else 0.0)
     effect = shift / osc if osc > 0 else float("nan")
-    present = bool(z >= BASELINE_Z_MIN and effect >= BASELINE_EFFECT_MIN)
+    fp_diff = fixed_points_differ(*fp_freq_hz)
+    bar = BASELINE_EFFECT_FP_MIN if fp_diff else BASELINE_EFFECT_MIN
+    present = bool(z >= BASELINE_Z_MIN and effect >= bar)
+    why = " (fixed points of different frequency)" if fp_diff else ""
     return Call(
         present,
         z,
         f"baseline: shift {shift:.3g} on {n_sh} shared neurons = {z:.3g} x within-mode spread "
         f"({'>=' if z >= BASELINE_Z_MIN else '<'} {BASELINE_Z_MIN:g}) and {effect:.3g} x rate SD "
-        f"({'>=' if effect >= BASELINE_EFFECT_MIN else '<'} {BASELINE_EFFECT_MIN:g})",
-        {"n_shared": n_sh, "shift": shift, "effect": effect},
+        f"({'>=' if effect >= bar else '<'} {bar:g}{why})",
+        {"n_shared": n_sh, "shift": shift, "effect": effect, "fp_differ": fp_diff},
     )
 
 
@@ -786,7 +813,19 @@ def classify_network(tables: _Tables, net: str, rows: list[dict[str, str]]) -> l
             )
         else:
             # order: baseline a, b; baseline_sd a, b; osc_amp a, b (baseline_call's arguments)
-            bc = baseline_call(*[v for v in cols.values() if v is not None])
+            v6 = [v for v in cols.values() if v is not None]
+            bc = baseline_call(
+                v6[0],
+                v6[1],
+                v6[2],
+                v6[3],
+                v6[4],
+                v6[5],
+                fp_freq_hz=(
+                    tables.fp.get((net, a), float("nan")),
+                    tables.fp.get((net, b), float("nan")),
+                ),
+            )
         pc = phase_call(
             [
                 (f"{a}->{b}", _direction(tables, net, r_ab, i, j, names, n_units)),
@@ -1118,6 +1157,8 @@ def thresholds() -> dict:
         "min_shared": MIN_SHARED,
         "baseline_z_min": BASELINE_Z_MIN,
         "baseline_effect_min": BASELINE_EFFECT_MIN,
+        "baseline_effect_fp_min": BASELINE_EFFECT_FP_MIN,
+        "fp_freq_rel_min": FP_FREQ_REL_MIN,
         "carrier_rel": CARRIER_REL,
         "kappa_median_min": KAPPA_MEDIAN_MIN,
         "kappa_neuron_min": KAPPA_NEURON_MIN,
