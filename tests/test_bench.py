@@ -60,6 +60,7 @@ def test_bench_train_tiny_prints_consistent_json_lines():
     assert rec["gflops"] == pytest.approx(2 * flops / rec["s_per_iter"] / 1e9, rel=1e-9)
     assert rec["efficiency"] == pytest.approx(rec["gflops"] / rec["peak_gflops"], rel=1e-12)
     assert rec["s_per_iter_min"] <= rec["s_per_iter"]
+    assert rec["xla_mem_gib"] is None or 0 < rec["xla_mem_gib"] < rec["peak_rss_gib"]
 
 
 def test_bench_train_rejects_bad_input_before_work():

@@ -94,11 +94,27 @@ def _device_peak_gib() -> float | None:
     return None
 
 
+def code_version() -> str | None:
+    """``git describe --always --dirty`` of the source checkout, or None outside one."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def machine_info() -> Record:
-    """What the numbers were measured on (JAX's device, CPU count, load at the time)."""
+    """What the numbers were measured on: CPU count, load at the time, code version."""
     info: Record = {"host_cpus": os.cpu_count(), "machine": platform.machine()}
     with contextlib.suppress(OSError):
         info["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    info["code"] = code_version()
     return info
 
 
@@ -143,6 +159,23 @@ def _xla_memory_gib(compiled) -> float | None:
     except Exception:  # not every backend/version reports it
         return None
     return total / 2**30
+
+
+def planned_memory_gib(cfg: RunConfig, networks: int) -> float | None:
+    """XLA's memory plan of one training iteration of ``networks`` members, compiled, not run.
+
+    A cheap stand-in for the measured peak (the resident set adds the runtime, ~0.5 GiB on the
+    CPU); use it to check that a large ensemble fits before running it.
+    """
+    import jax.numpy as jnp
+
+    from rhythmswitch.train import init_member_state, make_ensemble_chunk, make_optimizer
+
+    _check_positive_int("networks", networks)
+    opt = make_optimizer(cfg)
+    st = init_member_state(cfg, [cfg.seed + k for k in range(networks)], opt)
+    step = make_ensemble_chunk(cfg, cfg.task.window_steps, 1, opt)
+    return _xla_memory_gib(step.lower(st, jnp.asarray(0, jnp.int32)).compile())
 
 
 def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
