@@ -1151,6 +1151,8 @@ def thresholds() -> dict:
     """The module constants of the rule (recorded next to every output)."""
     return {
         "active_fraction": ACTIVE_FRACTION,
+        "active_tie_rel": ACTIVE_TIE_REL,
+        "active_floor_rel": ACTIVE_FLOOR_REL,
         "turnover_jaccard_max": TURNOVER_JACCARD_MAX,
         "osc_rel": OSC_REL,
         "osc_abs_min": OSC_ABS_MIN,
