@@ -17,6 +17,7 @@ Checkpoints (``DIR/checkpoint.npz``, written atomically) let an interrupted run 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -175,8 +176,13 @@ def make_member_step(cfg: RunConfig, window_steps: int, opt: optax.GradientTrans
     return member_step
 
 
-def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt):
-    """Jitted ``(state_K, it0) -> (state_K, losses (n_iters, K), oks (n_iters, K))``."""
+@functools.lru_cache(maxsize=32)
+def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt=None):
+    """Jitted ``(state_K, it0) -> (state_K, losses (n_iters, K), oks (n_iters, K))``.
+
+    Cached per (config, window, n_iters) so repeated runs in one process compile once.
+    """
+    opt = make_optimizer(cfg) if opt is None else opt
     member_step = make_member_step(cfg, window_steps, opt)
     goal = cfg.train.goal_loss
 
@@ -404,7 +410,7 @@ def train_ensemble(
         n_iters = int(min(tr.iters_per_call, left, tr.max_iters - it0))
         key = (window, n_iters, len(active))
         if key not in compiled:
-            compiled[key] = make_ensemble_chunk(cfg, window, n_iters, opt)
+            compiled[key] = make_ensemble_chunk(cfg, window, n_iters)
         part = _take(st, active)
         part, (losses, oks) = compiled[key](part, jnp.asarray(it0, jnp.int32))
         st = _put(st, part, active)
