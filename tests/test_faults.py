@@ -104,6 +104,7 @@ RUN_ARGS = [
 ]
 
 
+@pytest.mark.slow
 def test_sigkill_reproduce_twice_then_rerun_loses_nothing(tmp_path, jax_cache_env):
     """Kill ``reproduce`` mid-training and again mid-analysis; the rerun finishes with valid
     files and networks equal to an uninterrupted ``train`` of the same seeds."""
