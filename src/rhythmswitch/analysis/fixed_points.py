@@ -22,9 +22,13 @@ which has exactly the zeros of F(x) - x (a > 0) but does not shrink with a: a fr
 (tau up to 1000 s, a = 1e-6) would otherwise contribute a residual a^2 times smaller and the
 search would stop before it is at its fixed point.  Near a zero the iteration is Newton's method
 (quadratic convergence, to round-off in a few steps); far from one a line search along the Newton
-and the steepest-descent directions keeps |R|^2 decreasing, so like L-BFGS-B on q it can also end in a *slow point* (a local minimum of q
-that is not zero).  A point counts as converged when both q and |R|^2 are at most ``tol_q``
-(q alone can be tiny for a network of frozen neurons that is nowhere near a fixed point).
+and the steepest-descent directions keeps |R|^2 decreasing, so like L-BFGS-B on q it can also
+end in a *slow point* (a local minimum of q that is not zero).  When none of a mode's starts
+converged, L-BFGS-B on |R|^2 with the analytic gradient (the paper's optimiser, whose curvature
+memory crawls through near-singular regions better) runs on the host from the mode's baseline
+start and from its best stuck point, each followed by Newton steps; the better result replaces
+the stuck start.  A point counts as converged when both q and |R|^2 are at most ``tol_q`` (q
+alone can be tiny for a network of frozen neurons that is nowhere near a fixed point).
 
 Host logic in NumPy: merging (greedy in order of increasing q, as fixed-point-finder's
 ``unique``: a point within ``merge_tol`` (Euclidean distance in state space) of a kept point is
@@ -61,6 +65,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.optimize import minimize
 from scipy.signal import detrend, periodogram
 
 from rhythmswitch.network import Network
@@ -74,6 +79,7 @@ MIN_FREQ_HZ = 1.0  # the dominant eigenvalue (and a free-run peak) must lie abov
 MIN_CYCLES = 3  # a free-run peak must hold at least this many cycles in the analysed window
 _MIN_PROGRESS = 1e-6  # a start stops when an iteration lowers |R|^2 by less than this fraction
 _CHECK_EVERY = 16  # ... or when |R|^2 has not halved over this many iterations
+_POLISH_ITER = 3000  # L-BFGS-B iterations when a mode's starts are all stuck
 _N_SCALES = 16  # step lengths 2^-k, k = 0 .. 15, tried per direction and iteration
 _COST_DONE = 1e-28  # |R|^2 at which a start stops iterating
 
@@ -336,6 +342,58 @@ def _check_inputs(net: Network, baselines_mn, **opts) -> np.ndarray:
     return base
 
 
+def residual_ode(net: Network, x_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Leak-free residual R(x) = (F(x) - x) / a and its Jacobian dR/dx (NumPy float64).
+
+    Computed directly (not as (F - x) / a, which would lose ~log10(1/a) digits)."""
+    w, b = np.asarray(net.W_rec, np.float64), np.asarray(net.b, np.float64)
+    x = np.asarray(x_n, np.float64)
+    eye = np.eye(x.shape[0])
+    if net.form == "current":
+        t = np.tanh(x)
+        return -x + b + w @ t, -eye + w * (1.0 - t**2)[None, :]
+    t = np.tanh(w @ x + b)
+    return -x + t, -eye + (1.0 - t**2)[:, None] * w
+
+
+def _polish(net: Network, x_n: np.ndarray) -> tuple[np.ndarray, float]:
+    """Refine one stuck start: L-BFGS-B on |R|^2 (as the paper, but leak-free), then Newton."""
+
+    def cost_grad(x):
+        r, jr = residual_ode(net, x)
+        return float(r @ r), 2.0 * (jr.T @ r)
+
+    opt = minimize(
+        cost_grad,
+        x_n,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": _POLISH_ITER, "ftol": 0.0, "gtol": 1e-14},
+    )
+    x, cost = np.asarray(opt.x, np.float64), float(opt.fun)
+    for _ in range(30):  # Newton with step halving; quadratic if L-BFGS-B ended near a zero
+        if cost <= _COST_DONE:
+            break
+        r, jr = residual_ode(net, x)
+        try:
+            dx = np.linalg.solve(jr, -r)
+        except np.linalg.LinAlgError:
+            break
+        for k in range(_N_SCALES):
+            x_try = x + dx * 2.0**-k
+            r_try, _ = residual_ode(net, x_try)
+            c_try = float(r_try @ r_try)
+            if np.isfinite(c_try) and c_try < cost:
+                break
+        else:
+            break
+        if c_try > (1.0 - _MIN_PROGRESS) * cost:
+            x, cost = x_try, c_try
+            break
+        x, cost = x_try, c_try
+    return x, cost
+
+
 def _start_states(net: Network, base_mn: np.ndarray) -> np.ndarray:
     if net.form == "current":
         return np.arctanh(np.clip(base_mn, -CLIP, CLIP))
@@ -417,11 +475,31 @@ def find_fixed_points(
             jnp.asarray(starts_sn), w, b, form=net.form, max_iter=int(max_iter)
         )
         z_tm = _freerun_jit(jnp.asarray(x_base), w, b, a, n_steps=int(freerun_steps), form=net.form)
-        x_sn, cost_s, z_tm = np.asarray(x_sn), np.asarray(cost_s), np.asarray(z_tm)
+        x_sn, cost_s = np.array(x_sn), np.array(cost_s)
+        z_tm = np.asarray(z_tm)
     log.debug("%s: %d starts, %d Newton iterations", net.name, starts_sn.shape[0], int(iters))
 
+    def converged(q, cost):
+        return np.isfinite(q) & (q <= tol_q) & np.isfinite(cost) & (cost <= tol_q)
+
     q_s = q_of(net, x_sn)
-    ok_s = np.isfinite(q_s) & (q_s <= tol_q) & np.isfinite(cost_s) & (cost_s <= tol_q)
+    ok_s = converged(q_s, cost_s)
+    # a mode none of whose starts converged: L-BFGS-B then Newton from its baseline start and
+    # from its best stuck point; the better result replaces that start
+    for m in range(n_modes):
+        idx = np.flatnonzero(mode_of == m)
+        if ok_s[idx].any():
+            continue
+        i = int(idx[np.argmin(np.where(np.isfinite(cost_s[idx]), cost_s[idx], np.inf))])
+        if not np.all(np.isfinite(x_sn[i])):
+            continue
+        for x_from in (x_base[m], x_sn[i]):  # the paper's start, and where Newton got stuck
+            x_new, c_new = _polish(net, x_from)
+            if np.isfinite(c_new) and c_new < cost_s[i]:
+                x_sn[i], cost_s[i] = x_new, c_new
+                q_s[i] = q_of(net, x_new)
+                ok_s[i] = converged(q_s[i], c_new)
+        log.debug("%s mode %d: polished start %d to |R|^2 = %.3g", net.name, m, i, cost_s[i])
     rep = _merge(x_sn, q_s, ok_s, merge_tol)
 
     lin_cache: dict[int, tuple[np.ndarray, int, complex | None, float]] = {}
