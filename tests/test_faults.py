@@ -200,13 +200,18 @@ def _train_with_fault(monkeypatch, cfg, seeds, bad_seed: int, bad_iter: int):
         return faulty
 
     monkeypatch.setattr(train, "make_loss_fn", faulty_make_loss_fn)
-    return train.train_ensemble(cfg, seeds=seeds)
+    clear = getattr(train.make_ensemble_chunk, "cache_clear", lambda: None)
+    clear()  # the trainer caches compiled chunks per config: never reuse (or leave) a faulty one
+    try:
+        return train.train_ensemble(cfg, seeds=seeds)
+    finally:
+        clear()
 
 
 def test_nan_member_is_rolled_back_and_never_poisons_others(monkeypatch, caplog):
     cfg = apply_overrides(get_preset("tiny"), MICRO)
     seeds = [43, 44, 45]
-    # same compiled program in both runs; only the fault's position differs (never reached)
+    # the same loss code in both runs; only the fault's position differs (never reached here)
     clean = _train_with_fault(monkeypatch, cfg, seeds, bad_seed=44, bad_iter=10**6)
     with caplog.at_level(logging.WARNING, logger="rhythmswitch.train"):
         faulty = _train_with_fault(monkeypatch, cfg, seeds, bad_seed=44, bad_iter=3)
