@@ -161,21 +161,46 @@ def _xla_memory_gib(compiled) -> float | None:
     return total / 2**30
 
 
+def _compile_step(cfg: RunConfig, st, networks: int, opt):
+    """The trainer's one-iteration ensemble step, compiled for ``st``.
+
+    Returns ``(compiled, it_of)`` where ``it_of(i)`` builds the iteration argument: a (K,)
+    vector of per-member iteration counts in the current trainer, a scalar in earlier versions
+    (whichever the installed ``make_ensemble_chunk`` traces with).
+    """
+    import jax.numpy as jnp
+
+    from rhythmswitch.train import make_ensemble_chunk
+
+    fn = make_ensemble_chunk(cfg, cfg.task.window_steps, 1, opt)
+
+    def per_member(i: int):
+        return jnp.full((networks,), i, jnp.int32)
+
+    def shared(i: int):
+        return jnp.asarray(i, jnp.int32)
+
+    try:
+        return fn.lower(st, per_member(0)).compile(), per_member
+    except (ValueError, TypeError, IndexError) as exc:
+        try:
+            return fn.lower(st, shared(0)).compile(), shared
+        except Exception:
+            raise exc from None
+
+
 def planned_memory_gib(cfg: RunConfig, networks: int) -> float | None:
     """XLA's memory plan of one training iteration of ``networks`` members, compiled, not run.
 
     A cheap stand-in for the measured peak (the resident set adds the runtime, ~0.5 GiB on the
     CPU); use it to check that a large ensemble fits before running it.
     """
-    import jax.numpy as jnp
-
-    from rhythmswitch.train import init_member_state, make_ensemble_chunk, make_optimizer
+    from rhythmswitch.train import init_member_state, make_optimizer
 
     _check_positive_int("networks", networks)
     opt = make_optimizer(cfg)
     st = init_member_state(cfg, [cfg.seed + k for k in range(networks)], opt)
-    step = make_ensemble_chunk(cfg, cfg.task.window_steps, 1, opt)
-    return _xla_memory_gib(step.lower(st, jnp.asarray(0, jnp.int32)).compile())
+    return _xla_memory_gib(_compile_step(cfg, st, networks, opt)[0])
 
 
 def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
@@ -186,22 +211,20 @@ def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
     compiles and warms up, then ``iters`` calls are timed one by one (``block_until_ready``).
     """
     import jax
-    import jax.numpy as jnp
 
-    from rhythmswitch.train import init_member_state, make_ensemble_chunk, make_optimizer
+    from rhythmswitch.train import init_member_state, make_optimizer
 
     _check_positive_int("networks", networks)
     _check_positive_int("iters", iters)
-    window = cfg.task.window_steps
     opt = make_optimizer(cfg)
     seeds = [cfg.seed + k for k in range(networks)]
     st = init_member_state(cfg, seeds, opt)
     t0 = time.perf_counter()
-    step = make_ensemble_chunk(cfg, window, 1, opt).lower(st, jnp.asarray(0, jnp.int32)).compile()
+    step, it_of = _compile_step(cfg, st, networks, opt)
     compile_s = time.perf_counter() - t0
     xla_gib = _xla_memory_gib(step)
     t0 = time.perf_counter()
-    st, (losses, _oks) = step(st, jnp.asarray(0, jnp.int32))
+    st, (losses, _oks) = step(st, it_of(0))
     jax.block_until_ready((st, losses))
     warmup_s = time.perf_counter() - t0
     log.info(
@@ -217,7 +240,7 @@ def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
     times = []
     for i in range(iters):
         t0 = time.perf_counter()
-        st, (losses, _oks) = step(st, jnp.asarray(i + 1, jnp.int32))
+        st, (losses, _oks) = step(st, it_of(i + 1))
         jax.block_until_ready((st, losses))
         times.append(time.perf_counter() - t0)
         log.info(
