@@ -87,6 +87,12 @@ def test_failed_worker_is_reported_not_raised():
     assert "no JSON" in res["error"]
 
 
+def test_missing_tensorflow_reference_is_an_error_record(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "TF_SCRIPT", tmp_path / "absent.py")
+    res = bench._run_tensorflow(get_preset("tiny"), iters=1)
+    assert "not found" in res["error"] and "absent.py" in res["error"]
+
+
 def test_bench_converge_tiny_one_network(tmp_path):
     cfg = apply_overrides(get_preset("tiny"), [*SMALL, "n_networks=1", "train.max_iters=10"])
     buf = io.StringIO()

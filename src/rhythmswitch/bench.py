@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib.util
 import json
 import logging
 import math
@@ -318,6 +319,11 @@ def _run_tensorflow(cfg: RunConfig, iters: int) -> Record:
         return {
             "error": f"{TF_SCRIPT} not found (the TensorFlow reference lives in the source "
             "checkout's benchmarks/ folder)"
+        }
+    if importlib.util.find_spec("tensorflow") is None:
+        return {
+            "error": "tensorflow is not installed in this environment; install the optional "
+            "extra: pip install -e '.[bench]' (tensorflow-cpu)"
         }
     spec = {"config": cfg.to_dict(), "iters": iters}
     return _run_json_process(
