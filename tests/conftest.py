@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+import jax
 import numpy as np
 import pytest
 
 from rhythmswitch.config import get_preset
 from rhythmswitch.network import Network
+
+# Compiling the scans dominates test time; identical programs are compiled once per test run
+# (shared with CLI subprocesses through the environment variable).
+_CACHE = os.environ.setdefault("RHYTHMSWITCH_CACHE", tempfile.mkdtemp(prefix="rhythmswitch-jax-"))
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 @pytest.fixture

@@ -292,9 +292,27 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def enable_compile_cache() -> None:
+    """Keep compiled XLA programs on disk (``$RHYTHMSWITCH_CACHE`` or ~/.cache/rhythmswitch),
+    so a resumed run or a repeated command does not compile the training loop again."""
+    import os
+
+    import jax
+
+    path = os.environ.get("RHYTHMSWITCH_CACHE") or str(Path.home() / ".cache" / "rhythmswitch" / "jax")
+    if path.lower() in ("0", "off", "none"):
+        return
+    try:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    except Exception as exc:  # an old jax or a read-only home: run without the cache
+        log.debug("compile cache disabled: %s", exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    enable_compile_cache()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -178,7 +178,10 @@ def make_member_step(cfg: RunConfig, window_steps: int, opt: optax.GradientTrans
 
 @functools.lru_cache(maxsize=32)
 def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt=None):
-    """Jitted ``(state_K, it0) -> (state_K, losses (n_iters, K), oks (n_iters, K))``.
+    """Jitted ``(state_K, it0_K) -> (state_K, losses (n_iters, K), oks (n_iters, K))``.
+
+    ``it0_K`` is each member's own iteration count: members at different iterations (a
+    refilled group, a resumed run) share one compiled call.
 
     Cached per (config, window, n_iters) so repeated runs in one process compile once.
     """
@@ -189,7 +192,7 @@ def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt=Non
     def chunk(st: MemberState, it0: jax.Array):
         def body(st, i):
             it = it0 + i
-            new_st, (loss, ok) = jax.vmap(member_step, in_axes=(0, None))(st, it)
+            new_st, (loss, ok) = jax.vmap(member_step)(st, it)
             active = st.best_loss >= goal  # a member that reached its goal is frozen
             st = jax.tree_util.tree_map(
                 lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o),
@@ -403,16 +406,21 @@ def train_ensemble(
     report_done()
     while not finished().all():
         active = np.flatnonzero(~finished())
-        it0 = int(book.iteration[active].min())
-        # members resumed at different iterations are advanced in groups of equal iteration
-        active = active[book.iteration[active] == it0]
-        window, left = window_at(cfg, it0)
-        n_iters = int(min(tr.iters_per_call, left, tr.max_iters - it0))
+        # members in the same curriculum stage share one compiled call (at most group_size)
+        stage = [window_at(cfg, int(book.iteration[k])) for k in active]
+        window = stage[0][0]
+        same = np.array([w == window for w, _ in stage])
+        lefts = np.array([left for _, left in stage])[same]
+        active = active[same]
+        lefts = np.minimum(lefts, tr.max_iters - book.iteration[active])
+        if tr.group_size:
+            active, lefts = active[: tr.group_size], lefts[: tr.group_size]
+        n_iters = int(min(tr.iters_per_call, lefts.min()))
         key = (window, n_iters, len(active))
         if key not in compiled:
             compiled[key] = make_ensemble_chunk(cfg, window, n_iters)
         part = _take(st, active)
-        part, (losses, oks) = compiled[key](part, jnp.asarray(it0, jnp.int32))
+        part, (losses, oks) = compiled[key](part, jnp.asarray(book.iteration[active], jnp.int32))
         st = _put(st, part, active)
         losses = np.asarray(losses)
         oks = np.asarray(oks)
@@ -511,4 +519,5 @@ def config_fingerprint(cfg: RunConfig) -> str:
         d.pop(k, None)
     d["train"].pop("checkpoint_every_s", None)
     d["train"].pop("iters_per_call", None)
+    d["train"].pop("group_size", None)
     return repr(d)
