@@ -24,8 +24,14 @@ def tiny_cfg():
     return get_preset("tiny")
 
 
-def random_network(n: int = 12, m: int = 4, seed: int = 0, gain: float = 1.5, form: str = "current",
-                   name: str = "hand") -> Network:
+def random_network(
+    n: int = 12,
+    m: int = 4,
+    seed: int = 0,
+    gain: float = 1.5,
+    form: str = "current",
+    name: str = "hand",
+) -> Network:
     """A hand-written network file's content: random weights, spread time constants."""
     rng = np.random.default_rng(seed)
     return Network(

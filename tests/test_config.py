@@ -4,6 +4,7 @@ import pytest
 
 from rhythmswitch.config import (
     CANONICAL_BANDS_HZ,
+    PRESETS,
     ConfigError,
     ModelConfig,
     RunConfig,
@@ -11,7 +12,6 @@ from rhythmswitch.config import (
     TrainConfig,
     apply_overrides,
     get_preset,
-    PRESETS,
 )
 
 
@@ -27,7 +27,9 @@ def test_presets_round_trip_toml_and_json(name, tmp_path):
 def test_paper_preset_is_method_section_5():
     cfg = get_preset("paper")
     assert cfg.train.batch_size == 50 and cfg.train.learning_rate == 1e-4
-    assert cfg.train.clip_norm == 1.0 and cfg.train.max_iters == 50_000 and cfg.train.goal_loss == 1e-6
+    assert (
+        cfg.train.clip_norm == 1.0 and cfg.train.max_iters == 50_000 and cfg.train.goal_loss == 1e-6
+    )
     assert cfg.task.trial_steps == 13_600
     assert cfg.task.bands_hz == ((4, 7), (8, 13), (14, 29), (30, 50))
     assert cfg.model.n_units == 100 and cfg.model.tau_init_s == 0.05 and cfg.model.sigma == 0.1
@@ -37,8 +39,15 @@ def test_paper_preset_is_method_section_5():
 def test_overrides_apply_and_type_check():
     cfg = apply_overrides(
         get_preset("paper"),
-        ["train.batch_size=16", "model.tau_init=loguniform", "window_steps=2000", "task.bands_hz=canonical",
-         "model.tau_lo_s=5e-3", "train.curriculum=[[500, 10]]", "seed=7"],
+        [
+            "train.batch_size=16",
+            "model.tau_init=loguniform",
+            "window_steps=2000",
+            "task.bands_hz=canonical",
+            "model.tau_lo_s=5e-3",
+            "train.curriculum=[[500, 10]]",
+            "seed=7",
+        ],
     )
     assert cfg.train.batch_size == 16 and cfg.model.tau_init == "loguniform"
     assert cfg.task.window_steps == 2000 and cfg.task.bands_hz == CANONICAL_BANDS_HZ

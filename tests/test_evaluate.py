@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
+from conftest import random_network
 from rhythmswitch.config import TaskConfig
 from rhythmswitch.evaluate import evaluate_network, write_evaluations
 from rhythmswitch.network import save_network
-
-from conftest import random_network
 
 
 def _numpy_ratios(net, modes, seg=8000, drop=500, wait=100, pulse=100):

@@ -22,7 +22,11 @@ def test_ratio_of_sinusoids_is_computable_by_hand():
     z = 3.0 + 2.0 * np.sin(2 * np.pi * 5 * t) + 1.0 * np.cos(2 * np.pi * 40 * t + 0.3)
     expected = 4.0 / (4.0 + 1.0)
     assert ratio_numpy(z, fs, (4, 7)) == pytest.approx(expected, abs=1e-9)
-    got = float(band_ratio(jnp.asarray(z, jnp.float32), jnp.asarray(band_mask(n, fs, (4, 7)), jnp.float32), fs))
+    got = float(
+        band_ratio(
+            jnp.asarray(z, jnp.float32), jnp.asarray(band_mask(n, fs, (4, 7)), jnp.float32), fs
+        )
+    )
     assert got == pytest.approx(expected, abs=1e-5)
 
 
@@ -34,11 +38,23 @@ def test_window_loss_by_hand():
     z = np.concatenate([np.zeros(10), inband, np.zeros(5), mixed])[None, :]
     masks = band_masks(win, fs, [(4, 7), (30, 50)])
     modes = np.array([[0, 0]])
-    loss, ratios = window_loss(jnp.asarray(z, jnp.float32), jnp.asarray(modes), np.array([10, 1015]), win,
-                               jnp.asarray(masks), fs)
+    loss, ratios = window_loss(
+        jnp.asarray(z, jnp.float32),
+        jnp.asarray(modes),
+        np.array([10, 1015]),
+        win,
+        jnp.asarray(masks),
+        fs,
+    )
     np.testing.assert_allclose(np.asarray(ratios), [[1.0, 0.5]], atol=1e-5)
     assert float(loss) == pytest.approx((0.0 + 0.25) / 2, abs=1e-5)
     # the same windows scored against gamma
-    _, ratios = window_loss(jnp.asarray(z, jnp.float32), jnp.asarray([[1, 1]]), np.array([10, 1015]), win,
-                            jnp.asarray(masks), fs)
+    _, ratios = window_loss(
+        jnp.asarray(z, jnp.float32),
+        jnp.asarray([[1, 1]]),
+        np.array([10, 1015]),
+        win,
+        jnp.asarray(masks),
+        fs,
+    )
     np.testing.assert_allclose(np.asarray(ratios), [[0.0, 0.5]], atol=1e-5)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from conftest import random_network
 from rhythmswitch.config import ModelConfig, TaskConfig
 from rhythmswitch.model import (
     a_from_raw,
@@ -17,8 +18,6 @@ from rhythmswitch.model import (
     simulate,
 )
 
-from conftest import random_network
-
 
 def test_linear_network_matches_closed_form():
     """With tanh replaced by the identity the update is x[t+1] = A x[t] + a*(W_in u + b)."""
@@ -29,8 +28,15 @@ def test_linear_network_matches_closed_form():
     u = np.zeros((T, 2))
     u[5:15, 1] = 1.0
     x0 = np.linspace(-0.5, 0.5, 6)
-    xs = run(*(jnp.asarray(v, jnp.float32) for v in (net.W_rec, net.W_in, net.b, a)),
-             jnp.asarray(u, jnp.float32), jnp.asarray(x0, jnp.float32), None, 0.0, "current", phi=lambda v: v)
+    xs = run(
+        *(jnp.asarray(v, jnp.float32) for v in (net.W_rec, net.W_in, net.b, a)),
+        jnp.asarray(u, jnp.float32),
+        jnp.asarray(x0, jnp.float32),
+        None,
+        0.0,
+        "current",
+        phi=lambda v: v,
+    )
     # closed form: x_T = A^T x0 + sum_k A^(T-1-k) a (W_in u_k + b)
     expected = []
     for t in range(1, T + 1):
@@ -115,6 +121,10 @@ def test_initialisations():
     assert float(jnp.std(p.w_rec)) == pytest.approx(0.1, rel=0.05)  # N(0, 1/N)
     lim = np.sqrt(6 / 104)
     assert float(jnp.abs(p.w_in).max()) <= lim and float(jnp.abs(p.b).max()) == 0
-    p = init_params(ModelConfig(tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.3), task, key=jax.random.PRNGKey(1))
+    p = init_params(
+        ModelConfig(tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.3),
+        task,
+        key=jax.random.PRNGKey(1),
+    )
     tau = task.dt_s / np.asarray(p.tau_raw)
     assert tau.min() >= 0.005 * 0.999 and tau.max() <= 0.3 * 1.001 and np.ptp(np.log(tau)) > 3

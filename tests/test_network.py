@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from rhythmswitch.network import A_FLOOR, Network, NetworkFileError, load_network, save_network
-
 from conftest import random_network
+from rhythmswitch.network import A_FLOOR, Network, NetworkFileError, load_network, save_network
 
 
 def test_round_trip(tmp_path, hand_network):
@@ -26,8 +25,15 @@ def test_file_written_by_another_tool_with_extra_keys(tmp_path, hand_network):
 
 def test_frozen_neuron_gets_a_floor():
     n = random_network(n=4, m=2)
-    net = Network.from_a(W_rec=n.W_rec, W_in=n.W_in, b=n.b, a=np.array([0.0, 0.02, 1.0, 0.5]), dt_s=0.001,
-                         bands_hz=n.bands_hz, mode_names=n.mode_names)
+    net = Network.from_a(
+        W_rec=n.W_rec,
+        W_in=n.W_in,
+        b=n.b,
+        a=np.array([0.0, 0.02, 1.0, 0.5]),
+        dt_s=0.001,
+        bands_hz=n.bands_hz,
+        mode_names=n.mode_names,
+    )
     assert np.all(np.isfinite(net.tau_s)) and net.tau_s[0] == pytest.approx(0.001 / A_FLOOR)
     np.testing.assert_allclose(net.a[1:], [0.02, 1.0, 0.5])
 

@@ -26,14 +26,21 @@ def test_custom_vjp_equals_autodiff(chunk):
     weights = jax.random.normal(jax.random.PRNGKey(2), (batch, n_steps))
 
     def loss(fn):
-        return lambda w, wi, bb, aa: jnp.sum(weights * jnp.sin(3 * fn(w, wi, bb, aa, x0, modes, seed)))
+        return lambda w, wi, bb, aa: jnp.sum(
+            weights * jnp.sin(3 * fn(w, wi, bb, aa, x0, modes, seed))
+        )
 
-    np.testing.assert_allclose(z_custom(p.w_rec, p.w_in, b, a, x0, modes, seed),
-                               z_auto(p.w_rec, p.w_in, b, a, x0, modes, seed), atol=1e-6)
+    np.testing.assert_allclose(
+        z_custom(p.w_rec, p.w_in, b, a, x0, modes, seed),
+        z_auto(p.w_rec, p.w_in, b, a, x0, modes, seed),
+        atol=1e-6,
+    )
     g_c = jax.grad(loss(z_custom), argnums=(0, 1, 2, 3))(p.w_rec, p.w_in, b, a)
     g_a = jax.grad(loss(z_auto), argnums=(0, 1, 2, 3))(p.w_rec, p.w_in, b, a)
     for gc, ga in zip(g_c, g_a, strict=True):
-        np.testing.assert_allclose(np.asarray(gc), np.asarray(ga), rtol=2e-4, atol=2e-5 * float(jnp.abs(ga).max()))
+        np.testing.assert_allclose(
+            np.asarray(gc), np.asarray(ga), rtol=2e-4, atol=2e-5 * float(jnp.abs(ga).max())
+        )
 
 
 def test_explicit_noise_array_path_matches_autodiff():
@@ -48,7 +55,9 @@ def test_explicit_noise_array_path_matches_autodiff():
     x0 = jnp.zeros((batch, n))
     a = a_from_raw(p.tau_raw, cfg.model, cfg.task)
     f = lambda fn: lambda w: jnp.sum(fn(w, p.w_in, p.b, a, x0, modes, noise) ** 2)  # noqa: E731
-    np.testing.assert_allclose(jax.grad(f(z_custom))(p.w_rec), jax.grad(f(z_auto))(p.w_rec), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        jax.grad(f(z_custom))(p.w_rec), jax.grad(f(z_auto))(p.w_rec), rtol=1e-3, atol=1e-5
+    )
 
 
 def test_flop_formula_matches_method_section_5():

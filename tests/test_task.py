@@ -13,7 +13,14 @@ from rhythmswitch.task import (
 
 
 def test_pulses_land_where_the_config_says():
-    cfg = TaskConfig(wait_steps=7, pulse_steps=5, transient_steps=11, window_steps=20, switch_num=3, pulse_amp=0.5)
+    cfg = TaskConfig(
+        wait_steps=7,
+        pulse_steps=5,
+        transient_steps=11,
+        window_steps=20,
+        switch_num=3,
+        pulse_amp=0.5,
+    )
     modes = np.array([[2, 0, 3]], np.int32)
     u = np.asarray(trial_inputs(cfg, modes))[0]
     assert u.shape == (7 + 3 * 31, 4)

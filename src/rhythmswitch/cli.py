@@ -299,7 +299,9 @@ def enable_compile_cache() -> None:
 
     import jax
 
-    path = os.environ.get("RHYTHMSWITCH_CACHE") or str(Path.home() / ".cache" / "rhythmswitch" / "jax")
+    path = os.environ.get("RHYTHMSWITCH_CACHE") or str(
+        Path.home() / ".cache" / "rhythmswitch" / "jax"
+    )
     if path.lower() in ("0", "off", "none"):
         return
     try:

@@ -479,8 +479,14 @@ def train_ensemble(
     )
 
 
-def _check_criterion(cfg: RunConfig, st: MemberState, book: _Book, members: np.ndarray,
-                     seeds: list[int], t_start: float) -> None:
+def _check_criterion(
+    cfg: RunConfig,
+    st: MemberState,
+    book: _Book,
+    members: np.ndarray,
+    seeds: list[int],
+    t_start: float,
+) -> None:
     """Stop members whose best weights already meet the METHOD section 6 criterion.
 
     Every ``eval_every`` iterations the best weights of each running member are evaluated on
@@ -499,8 +505,13 @@ def _check_criterion(cfg: RunConfig, st: MemberState, book: _Book, members: np.n
             continue
         net = member_network(cfg, _take(st.best_params, np.array(k)), seeds[k])
         ev = evaluate_network(net, cfg.task, sigma=cfg.model.sigma)
-        log.info("member seed=%d at iteration %d: evaluation min ratio %.4f%s", seeds[k],
-                 book.iteration[k], ev.min_ratio, " (criterion met)" if ev.converged else "")
+        log.info(
+            "member seed=%d at iteration %d: evaluation min ratio %.4f%s",
+            seeds[k],
+            book.iteration[k],
+            ev.min_ratio,
+            " (criterion met)" if ev.converged else "",
+        )
         if ev.converged:
             book.eval_passed[k] = True
             book.time_to_goal_s[k] = time.perf_counter() - t_start
