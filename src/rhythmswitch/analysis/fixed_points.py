@@ -26,8 +26,8 @@ and the steepest-descent directions keeps |R|^2 decreasing, so like L-BFGS-B on 
 end in a *slow point* (a local minimum of q that is not zero).  When none of a mode's starts
 converged, L-BFGS-B on |R|^2 with the analytic gradient (the paper's optimiser, whose curvature
 memory crawls through near-singular regions better) runs on the host from the mode's baseline
-start and from its best stuck point, each followed by Newton steps; the better result replaces
-the stuck start.  A point counts as converged when both q and |R|^2 are at most ``tol_q`` (q
+start (at most :data:`_POLISH_ITER` iterations), followed by Newton steps; if it ends lower it
+replaces the mode's best stuck start.  A point counts as converged when both q and |R|^2 are at most ``tol_q`` (q
 alone can be tiny for a network of frozen neurons that is nowhere near a fixed point).
 
 Host logic in NumPy: merging (greedy in order of increasing q, as fixed-point-finder's
@@ -79,7 +79,7 @@ MIN_FREQ_HZ = 1.0  # the dominant eigenvalue (and a free-run peak) must lie abov
 MIN_CYCLES = 3  # a free-run peak must hold at least this many cycles in the analysed window
 _MIN_PROGRESS = 1e-6  # a start stops when an iteration lowers |R|^2 by less than this fraction
 _CHECK_EVERY = 16  # ... or when |R|^2 has not halved over this many iterations
-_POLISH_ITER = 3000  # L-BFGS-B iterations when a mode's starts are all stuck
+_POLISH_ITER = 200  # L-BFGS-B iterations when a mode's starts are all stuck
 _N_SCALES = 16  # step lengths 2^-k, k = 0 .. 15, tried per direction and iteration
 _COST_DONE = 1e-28  # |R|^2 at which a start stops iterating
 
@@ -359,9 +359,18 @@ def residual_ode(net: Network, x_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _polish(net: Network, x_n: np.ndarray) -> tuple[np.ndarray, float]:
     """Refine one stuck start: L-BFGS-B on |R|^2 (as the paper, but leak-free), then Newton."""
 
-    def cost_grad(x):
-        r, jr = residual_ode(net, x)
-        return float(r @ r), 2.0 * (jr.T @ r)
+    w, b = np.asarray(net.W_rec, np.float64), np.asarray(net.b, np.float64)
+
+    def cost_grad(x):  # |R|^2 and 2 (dR/dx)^T R by matrix-vector products only
+        if net.form == "current":
+            t = np.tanh(x)
+            r = -x + b + w @ t
+            g = -r + (1.0 - t**2) * (w.T @ r)
+        else:
+            t = np.tanh(w @ x + b)
+            r = -x + t
+            g = -r + w.T @ ((1.0 - t**2) * r)
+        return float(r @ r), 2.0 * g
 
     opt = minimize(
         cost_grad,
@@ -484,8 +493,8 @@ def find_fixed_points(
 
     q_s = q_of(net, x_sn)
     ok_s = converged(q_s, cost_s)
-    # a mode none of whose starts converged: L-BFGS-B then Newton from its baseline start and
-    # from its best stuck point; the better result replaces that start
+    # a mode none of whose starts converged: L-BFGS-B then Newton from its baseline start; if
+    # that ends lower, it replaces the mode's best stuck start
     for m in range(n_modes):
         idx = np.flatnonzero(mode_of == m)
         if ok_s[idx].any():
@@ -493,12 +502,11 @@ def find_fixed_points(
         i = int(idx[np.argmin(np.where(np.isfinite(cost_s[idx]), cost_s[idx], np.inf))])
         if not np.all(np.isfinite(x_sn[i])):
             continue
-        for x_from in (x_base[m], x_sn[i]):  # the paper's start, and where Newton got stuck
-            x_new, c_new = _polish(net, x_from)
-            if np.isfinite(c_new) and c_new < cost_s[i]:
-                x_sn[i], cost_s[i] = x_new, c_new
-                q_s[i] = q_of(net, x_new)
-                ok_s[i] = converged(q_s[i], c_new)
+        x_new, c_new = _polish(net, x_base[m])  # from the paper's start
+        if np.isfinite(c_new) and c_new < cost_s[i]:
+            x_sn[i], cost_s[i] = x_new, c_new
+            q_s[i] = q_of(net, x_new)
+            ok_s[i] = converged(q_s[i], c_new)
         log.debug("%s mode %d: polished start %d to |R|^2 = %.3g", net.name, m, i, cost_s[i])
     rep = _merge(x_sn, q_s, ok_s, merge_tol)
 
