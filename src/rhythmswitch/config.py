@@ -408,11 +408,12 @@ def preset_fast() -> RunConfig:
             lr_schedule="cosine",
             lr_final_frac=0.05,
             warmup_iters=50,
-            max_iters=3000,
+            max_iters=1300,
             goal_loss=1e-6,
-            curriculum=((1000, 800),),
+            curriculum=((1000, 600),),
             stop_on_eval=True,
-            eval_every=100,
+            eval_every=50,
+            eval_below_loss=3e-4,
         ),
     )
 

@@ -7,7 +7,8 @@ result does not depend on which other members it was trained with (tests check t
 The K members are stacked on a leading axis and advanced together by one jitted function that
 runs ``iters_per_call`` iterations (``lax.scan``) of ``vmap``-ed loss, gradient and
 Adam-with-global-norm-clipping updates.  Each member stops at its own goal (best loss below
-``goal_loss``) and keeps its best-loss weights; finished members are dropped from the compiled
+``goal_loss``) and keeps its best-loss weights (with a curriculum, the best of the current
+stage: a loss on short windows is not comparable with one on long windows); finished members are dropped from the compiled
 batch.  A member whose loss, gradient or new parameters are not finite is rolled back to its last
 good state, its step is halved, and the event is logged; it never touches the other members.
 
@@ -263,6 +264,7 @@ class _Book:
     rollbacks: np.ndarray
     eval_passed: np.ndarray
     last_eval: np.ndarray
+    window: np.ndarray
     elapsed_s: float = 0.0
 
 
@@ -286,6 +288,7 @@ def save_checkpoint(
         rollbacks=book.rollbacks,
         eval_passed=book.eval_passed,
         last_eval=book.last_eval,
+        window=book.window,
         elapsed_s=np.asarray(book.elapsed_s),
         config=np.asarray(config_fingerprint(cfg)),
     )
@@ -334,6 +337,7 @@ def restore_checkpoint(
         book.rollbacks[k] = int(arrays["rollbacks"][i])
         book.eval_passed[k] = bool(arrays["eval_passed"][i])
         book.last_eval[k] = int(arrays["last_eval"][i])
+        book.window[k] = int(arrays["window"][i]) if "window" in arrays else 0
     book.elapsed_s = float(arrays["elapsed_s"])
     log.info("resumed %d member(s) from %s", len(pairs), path)
     return st, book
@@ -375,6 +379,7 @@ def train_ensemble(
         rollbacks=np.zeros(k_total, np.int64),
         eval_passed=np.zeros(k_total, bool),
         last_eval=np.zeros(k_total, np.int64),
+        window=np.zeros(k_total, np.int64),
     )
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
@@ -416,6 +421,11 @@ def train_ensemble(
         if tr.group_size:
             active, lefts = active[: tr.group_size], lefts[: tr.group_size]
         n_iters = int(min(tr.iters_per_call, lefts.min()))
+        # a new curriculum stage scores longer windows: its best weights start afresh
+        entering = active[book.window[active] != window]
+        if entering.size:
+            st = st._replace(best_loss=st.best_loss.at[entering].set(jnp.inf))
+            book.window[entering] = window
         key = (window, n_iters, len(active))
         if key not in compiled:
             compiled[key] = make_ensemble_chunk(cfg, window, n_iters)
