@@ -330,7 +330,7 @@ class RunConfig:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             _fail(sorted(unknown)[0], data[sorted(unknown)[0]], "is not a known run setting")
-        sub = {}
+        sub: dict[str, Any] = {}
         for name, klass in (("task", TaskConfig), ("model", ModelConfig), ("train", TrainConfig)):
             section = dict(data.pop(name, {}) or {})
             known = {f.name: f for f in fields(klass)}
@@ -509,7 +509,7 @@ def apply_overrides(cfg: RunConfig, items: Iterable[str]) -> RunConfig:
 
 
 def _check_type(name: str, f: dataclasses.Field, value: Any, raw: str) -> None:
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
     if isinstance(default, bool):
         if not isinstance(value, bool):
             _fail(name, raw, "must be true or false")

@@ -138,7 +138,7 @@ def _mix32(x: jax.Array) -> jax.Array:
     return x ^ (x >> 16)
 
 
-def hash_normal(seed: jax.Array, t: jax.Array, lanes: jax.Array) -> jax.Array:
+def hash_normal(seed: int | jax.Array, t: jax.Array, lanes: jax.Array) -> jax.Array:
     """Standard normal draws for step ``t`` of the stream ``seed``; one per entry of ``lanes``.
 
     Counter-based: the value depends only on (seed, t, lane), so the backward pass regenerates

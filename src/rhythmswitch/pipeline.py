@@ -288,6 +288,8 @@ def reproduce(
 
 def _split_values(text: str) -> list[str]:
     """Split on commas outside brackets/quotes: ``[[4,8],[8,13]],paper`` -> 2 values."""
+    out: list[str]
+    cur: list[str]
     out, depth, cur, quote = [], 0, [], ""
     for ch in text:
         if quote:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -312,7 +312,7 @@ def restore_checkpoint(
         saved = [int(s) for s in arrays["seeds"]]
         treedef = jax.tree_util.tree_structure(st)
         leaves = jax.tree_util.tree_leaves(st)
-        saved_leaves = [arrays[f"leaf{i:03d}"] for i in range(treedef.num_leaves)]
+        saved_leaves = [arrays[f"leaf{i:03d}"] for i in range(treedef.num_leaves)]  # type: ignore[attr-defined]
         for cur, old in zip(leaves, saved_leaves, strict=True):
             if cur.shape[1:] != old.shape[1:] or old.shape[0] != len(saved):
                 raise ValueError(f"leaf shape {old.shape} does not fit {cur.shape}")
@@ -346,7 +346,10 @@ def restore_checkpoint(
 # -- the driver ----------------------------------------------------------------------------
 
 
-def _take(st: MemberState, idx: np.ndarray) -> MemberState:
+_T = TypeVar("_T")
+
+
+def _take(st: _T, idx: np.ndarray) -> _T:
     return jax.tree_util.tree_map(lambda x: x[idx], st)
 
 

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -153,7 +154,7 @@ def _fixed_point_rows(
     except Exception as exc:  # one failed quantity must not sink the network's analysis
         log.warning("%s: fixed-point search failed: %s", net.name, exc)
         return missing(f"fixed-point search failed ({type(exc).__name__}: {exc})"), nan
-    per_mode = getattr(result, "per_mode", result)
+    per_mode: Any = getattr(result, "per_mode", result)
     unique = getattr(result, "unique", None)
     rows = []
     for s in per_mode:
@@ -233,7 +234,7 @@ def analyze_network(
     A_cut = np.zeros((n, m))
     for seg in segs:
         A_cut[:, seg.mode] = mean_envelope(cut_analytic(r_tn, seg, bands[seg.mode], fs))
-        j = seg.mode
+        j = seg.mode  # type: ignore[assignment]
         for k in range(m):
             z = segment_analytic(r_tn, seg, bands[k], fs)
             A[:, k, j] = mean_envelope(z)
@@ -263,7 +264,7 @@ def analyze_network(
 
     specs = [spectrum_of_segment(cut_segment(traj.z_t, s), fs, bands) for s in segs]
     peak = np.array([s.peak_hz for s in specs])
-    for j, s in enumerate(specs):
+    for j, s in enumerate(specs):  # type: ignore[assignment]
         if not np.isfinite(s.peak_hz):
             reasons[f"peak_hz_{names[j]}"] = f"mode {names[j]}: z is constant"
     lengths = {s.freqs_hz.size for s in specs}
@@ -584,8 +585,8 @@ def network_arrays(a: NetworkAnalysis) -> dict[str, np.ndarray]:
     }
     fps = a.fixed_points
     if fps and all(r.x_star is not None for r in fps):
-        arrays["fp_x_star_mn"] = np.stack([r.x_star for r in fps])
-        arrays["fp_eigvals_mn"] = np.stack([r.eigvals for r in fps])
+        arrays["fp_x_star_mn"] = np.stack([cast(np.ndarray, r.x_star) for r in fps])
+        arrays["fp_eigvals_mn"] = np.stack([cast(np.ndarray, r.eigvals) for r in fps])
     return arrays
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -93,7 +94,10 @@ def trend_stats(x_sm: np.ndarray, mode_names, direction: str) -> dict:
         out["share_monotone_ci95"] = list(bootstrap_ci(mono))
     # predicted ranks: 'down' -> the first (lowest-frequency) band is largest
     ranks = np.arange(n_m, 0, -1) if direction == "down" else np.arange(1, n_m + 1)
-    page = {"test": "Page's L (scipy.stats.page_trend_test)", "predicted_ranks": ranks.tolist()}
+    page: dict[str, Any] = {
+        "test": "Page's L (scipy.stats.page_trend_test)",
+        "predicted_ranks": ranks.tolist(),
+    }
     if n_m < 3 or complete.shape[0] < 2:
         page.update(
             L=None,

@@ -7,6 +7,7 @@ that needs them is replaced by a note naming what was absent.
 
 from __future__ import annotations
 
+import builtins
 import csv
 import json
 import logging
@@ -64,7 +65,7 @@ class Table:
             raise MissingData(f"{self._where()} has no column {name!r}")
         return self.columns[name].astype(str)
 
-    def float(self, name: str) -> np.ndarray:
+    def float(self, name: builtins.str) -> np.ndarray:
         """Column as float64; empty or unparsable cells become NaN."""
         raw = self.str(name)
         out = np.full(raw.shape, np.nan)
@@ -78,17 +79,17 @@ class Table:
                     out[i] = 0.0
         return out
 
-    def bool(self, name: str) -> np.ndarray:
+    def bool(self, name: builtins.str) -> np.ndarray:
         """Column as booleans (true/1/yes); anything else False."""
         return np.array([s.strip().lower() in TRUE for s in self.str(name)], dtype=bool)
 
     def where(self, mask: np.ndarray) -> Table:
         return Table(self.path, {k: v[mask] for k, v in self.columns.items()})
 
-    def for_network(self, name: str) -> Table:
+    def for_network(self, name: builtins.str) -> Table:
         return self.where(self.str("network") == name)
 
-    def _where(self) -> str:
+    def _where(self) -> builtins.str:
         return str(self.path) if self.path is not None else "a missing table"
 
 

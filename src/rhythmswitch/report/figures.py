@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 from itertools import combinations
+from typing import cast
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -285,7 +286,7 @@ def plot_mode_matrix(
     ax = _ax(ax, (3.2, 2.8))
     mat = np.asarray(mat, dtype=float)
     im = ax.imshow(mat, cmap=cmap, vmin=vmin, vmax=vmax)
-    cm, norm = im.get_cmap(), im.norm
+    cm, norm = im.get_cmap(), cast(Normalize, im.norm)
     cols = list(mode_names) if col_names is None else list(col_names)
     ax.set_xticks(range(mat.shape[1]), cols, rotation=45, ha="right")
     ax.set_yticks(range(mat.shape[0]), list(mode_names))
@@ -618,6 +619,7 @@ def figure_task(ens: Ensemble, network: str) -> Figure:
             ax.tick_params(labelleft=False)
         else:
             ax.set_ylabel("z")
+    assert first is not None
     _panel_label(first, "c")
     freqs, psd = None, []
     for seg in proto.segments:
@@ -626,7 +628,11 @@ def figure_task(ens: Ensemble, network: str) -> Figure:
     half = max(m, 2) // 2
     ax_s = fig.add_subplot(gs[3, :half])
     plot_spectra(
-        freqs, np.array(psd), [f"{m} mode" for m in task.mode_names], task.bands_hz, ax=ax_s
+        cast(np.ndarray, freqs),
+        np.array(psd),
+        [f"{m} mode" for m in task.mode_names],
+        task.bands_hz,
+        ax=ax_s,
     )
     ax_s.set_title("spectra of z per mode (Welch)", fontsize="medium")
     _panel_label(ax_s, "d")
@@ -849,7 +855,11 @@ def figure_fixed_points(ens: Ensemble, network: str) -> Figure:
         psd.append(p)
     ax_f = fig.add_subplot(gs[0, 1])
     plot_spectra(
-        freqs, np.array(psd), [f"from {m} baseline" for m in ens.mode_names], bands, ax=ax_f
+        cast(np.ndarray, freqs),
+        np.array(psd),
+        [f"from {m} baseline" for m in ens.mode_names],
+        bands,
+        ax=ax_f,
     )
     ax_f.set_title("free run (no input, no noise)", fontsize="medium")
     fmax = 1.5 * float(bands.max())

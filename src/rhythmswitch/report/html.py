@@ -149,6 +149,8 @@ def make_figures(ens: Ensemble, out_dir: Path) -> tuple[list[FigureOut], list[Pa
     except MissingData as exc:
         log.warning("%s", exc)
         rep = None
+    figs: list[FigureOut]
+    written: list[Path]
     figs, written = [], []
     fig_dir = out_dir / "figures"
     for key, title, caption, build in _figure_specs(ens, rep):
