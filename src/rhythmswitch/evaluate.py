@@ -12,7 +12,7 @@ Every run starts from x = 0; noisy runs use the hash-noise stream ``noise_seed``
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +129,3 @@ def write_evaluations(evals: list[Evaluation], run_dir: str | Path) -> tuple[Pat
     atomic_write_text(summary_path, buf.getvalue())
     record(run_dir, long_path, summary_path)
     return long_path, summary_path
-
-
-def eval_task(task: TaskConfig | None) -> TaskConfig:
-    """The evaluation timing of METHOD section 6 (8000 steps per mode, 500 dropped)."""
-    return replace(task or TaskConfig(), eval_steps_per_mode=8000, eval_drop_steps=500)
