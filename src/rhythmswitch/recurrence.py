@@ -64,11 +64,6 @@ def make_z_fn(
     sigma32 = np.float32(sigma)
     lanes = jnp.arange(batch * n_units, dtype=jnp.uint32).reshape(batch, n_units)
 
-    def noise_at(noise, t):
-        if noise.ndim == 0:
-            return hash_normal(noise, t, lanes)
-        return noise[t]
-
     if grad_impl == "autodiff" or form != "current":
 
         def z_ref(w_rec, w_in, b, a, x0_bn, modes_bj, noise):

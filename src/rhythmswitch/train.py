@@ -390,7 +390,6 @@ def train_ensemble(
     reported = np.zeros(k_total, bool)
     t_start = time.perf_counter() - book.elapsed_s
     last_ckpt = time.perf_counter()
-    compiled: dict[tuple[int, int, int], Callable] = {}
 
     def finished() -> np.ndarray:
         best = np.asarray(st.best_loss)
@@ -429,11 +428,9 @@ def train_ensemble(
         if entering.size:
             st = st._replace(best_loss=st.best_loss.at[entering].set(jnp.inf))
             book.window[entering] = window
-        key = (window, n_iters, len(active))
-        if key not in compiled:
-            compiled[key] = make_ensemble_chunk(cfg, window, n_iters)
+        step_fn = make_ensemble_chunk(cfg, window, n_iters)  # cached per (cfg, window, n)
         part = _take(st, active)
-        part, (losses, oks) = compiled[key](part, jnp.asarray(book.iteration[active], jnp.int32))
+        part, (losses, oks) = step_fn(part, jnp.asarray(book.iteration[active], jnp.int32))
         st = _put(st, part, active)
         losses = np.asarray(losses)
         oks = np.asarray(oks)
