@@ -189,13 +189,13 @@ def _train_with_fault(monkeypatch, cfg, seeds, bad_seed: int, bad_iter: int):
     bad_key = jnp.asarray(jax.random.fold_in(member_key, bad_iter))
     make_loss_fn = train.make_loss_fn
 
-    def faulty_make_loss_fn(cfg, window_steps):
-        loss_fn = make_loss_fn(cfg, window_steps)
+    def faulty_make_loss_fn(cfg, window_steps, *args):
+        loss_fn = make_loss_fn(cfg, window_steps, *args)
 
-        def faulty(params, key):
-            loss, aux = loss_fn(params, key)
-            hit = jnp.all(key == bad_key)
-            return loss * jnp.where(hit, jnp.nan, 1.0), aux
+        def faulty(params, keys):  # a stack of members, one key each
+            losses, aux = loss_fn(params, keys)
+            hit = jnp.all(keys == bad_key, axis=-1)
+            return losses * jnp.where(hit, jnp.nan, 1.0), aux
 
         return faulty
 

@@ -10,13 +10,14 @@ from rhythmswitch.model import a_from_raw, init_params
 from rhythmswitch.recurrence import flops_per_iteration, make_z_fn
 
 
-@pytest.mark.parametrize("chunk", [7, 100])
-def test_custom_vjp_equals_autodiff(chunk):
+@pytest.mark.parametrize(("chunk", "da_from_states"), [(7, False), (100, False), (7, True)])
+def test_custom_vjp_equals_autodiff(chunk, da_from_states):
     cfg = get_preset("tiny")
     p = init_params(cfg.model, cfg.task, key=jax.random.PRNGKey(0))
     batch, n = 3, cfg.model.n_units
     kw = dict(window_steps=cfg.task.window_steps, n_units=n, batch=batch, sigma=0.1, chunk=chunk)
-    z_custom, n_steps = make_z_fn(cfg.task, **kw)
+    z_custom, n_steps = make_z_fn(cfg.task, da_from_states=da_from_states, **kw)
+    kw.pop("da_from_states", None)
     z_auto, _ = make_z_fn(cfg.task, grad_impl="autodiff", **kw)
     modes = jnp.array([[0, 1], [2, 3], [3, 0]], jnp.int32)
     x0 = 0.01 * jax.random.normal(jax.random.PRNGKey(1), (batch, n))
@@ -62,3 +63,16 @@ def test_explicit_noise_array_path_matches_autodiff():
 
 def test_flop_formula_matches_method_section_5():
     assert flops_per_iteration(100, 50, 13_600) == pytest.approx(3 * 13.6e9, rel=1e-9)
+
+
+def test_a_gradient_from_states_needs_a_bounded_away_from_zero():
+    from rhythmswitch.config import apply_overrides
+    from rhythmswitch.train import a_stays_large
+
+    cfg = apply_overrides(get_preset("paper"), ["train.learning_rate=1e-4"])
+    raw = jnp.full((2, 5), 0.02)  # alpha: tau_raw is a
+    assert a_stays_large(cfg, raw, 10)  # 0.02 - 3.2e-3 >= 1e-3
+    assert not a_stays_large(cfg, raw.at[1, 3].set(0.0), 10)  # a = 0 (the paper's projection)
+    assert not a_stays_large(cfg, raw, 100)  # 100 updates could reach 0
+    auto = apply_overrides(cfg, ["train.grad_impl=autodiff"])
+    assert not a_stays_large(auto, raw, 1)

@@ -10,7 +10,11 @@ The Python API (see the README)::
     ev = rs.evaluate_network(net)                   # ratios per protocol / mode, converged flag
 """
 
-from rhythmswitch.config import (
+from rhythmswitch.devices import configure_host_devices
+
+configure_host_devices()  # before JAX starts: one host device per core (see devices.py)
+
+from rhythmswitch.config import (  # noqa: E402
     ConfigError,
     ModelConfig,
     RunConfig,
@@ -19,18 +23,18 @@ from rhythmswitch.config import (
     apply_overrides,
     get_preset,
 )
-from rhythmswitch.evaluate import Evaluation, evaluate_network
-from rhythmswitch.model import Trajectory, simulate
-from rhythmswitch.network import Network, NetworkFileError, load_network, save_network
-from rhythmswitch.runs import evaluate_run, load_run_networks, train_run
-from rhythmswitch.task import (
+from rhythmswitch.evaluate import Evaluation, evaluate_network  # noqa: E402
+from rhythmswitch.model import Trajectory, simulate  # noqa: E402
+from rhythmswitch.network import Network, NetworkFileError, load_network, save_network  # noqa: E402
+from rhythmswitch.runs import evaluate_run, load_run_networks, train_run  # noqa: E402
+from rhythmswitch.task import (  # noqa: E402
     Protocol,
     mode_sequence_protocol,
     sequence_protocol,
     task_config_for_network,
     transition_protocols,
 )
-from rhythmswitch.train import TrainResult, train_ensemble
+from rhythmswitch.train import TrainResult, train_ensemble  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -128,23 +128,41 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def measure_peak_gflops(n: int = 4096, repeats: int = 5) -> float:
-    """Best-of-``repeats`` float32 GFLOP/s of a jitted (n, n) x (n, n) product (2 n^3 FLOPs)."""
+    """This machine's float32 GFLOP/s: the best of ``repeats`` jitted (n, n) x (n, n) products
+    (2 n^3 FLOPs) on one device and, where there are several local devices (one per core on
+    the CPU, see :mod:`rhythmswitch.devices`), also one such product on every device at once;
+    the larger figure is the peak (so the split training step is compared with all cores)."""
     import jax
     import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
 
     _check_positive_int("matmul_n", n)
     _check_positive_int("repeats", repeats)
     ka, kb = jax.random.split(jax.random.PRNGKey(0))
+
+    def best_of(fn, *args) -> float:
+        fn(*args).block_until_ready()
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn(*args).block_until_ready()
+            best = min(best, time.perf_counter() - t0)
+        return best
+
     a = jax.random.normal(ka, (n, n), jnp.float32)
     b = jax.random.normal(kb, (n, n), jnp.float32)
-    mm = jax.jit(jnp.matmul)
-    mm(a, b).block_until_ready()
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        mm(a, b).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
+    peak = 2.0 * n**3 / best_of(jax.jit(jnp.matmul), a, b) / 1e9
+    devs = jax.local_devices()
+    if len(devs) > 1:
+        nd = len(devs)
+        sharding = NamedSharding(Mesh(np.array(devs), ("d",)), P("d"))
+        a_s = jax.device_put(jnp.broadcast_to(a, (nd, n, n)), sharding)
+        b_s = jax.device_put(jnp.broadcast_to(b, (nd, n, n)), sharding)
+        t = best_of(jax.jit(jnp.matmul), a_s, b_s)
+        peak = max(peak, nd * 2.0 * n**3 / t / 1e9)
+    return peak
 
 
 def _xla_memory_gib(compiled) -> float | None:
@@ -163,31 +181,25 @@ def _xla_memory_gib(compiled) -> float | None:
 
 
 def _compile_step(cfg: RunConfig, st, networks: int, opt):
-    """The trainer's one-iteration ensemble step, compiled for ``st``.
+    """The trainer's one-iteration ensemble step, compiled for ``st`` with the members split
+    over the local devices as the trainer splits them (:func:`rhythmswitch.train.place_members`).
 
-    Returns ``(compiled, it_of)`` where ``it_of(i)`` builds the iteration argument: a (K,)
-    vector of per-member iteration counts in the current trainer, a scalar in earlier versions
-    (whichever the installed ``make_ensemble_chunk`` traces with).
+    Returns ``(compiled, st, it_of)``: the placed state, and ``it_of(i)`` builds the (K,) vector
+    of per-member iteration counts, placed likewise.
     """
+    import jax
     import jax.numpy as jnp
 
-    from rhythmswitch.train import make_ensemble_chunk
+    from rhythmswitch.train import a_stays_large, make_ensemble_chunk, place_members
 
-    fn = make_ensemble_chunk(cfg, cfg.task.window_steps, 1, opt)
+    cheap_da = a_stays_large(cfg, st.params.tau_raw, 1)  # as the trainer decides per call
+    st, it0, nd, _k = place_members(st, jnp.zeros((networks,), jnp.int32))
+    fn = make_ensemble_chunk(cfg, cfg.task.window_steps, 1, opt, nd, cheap_da)
 
-    def per_member(i: int):
-        return jnp.full((networks,), i, jnp.int32)
+    def it_of(i: int):
+        return jax.device_put(jnp.full(it0.shape, i, jnp.int32), it0.sharding)
 
-    def shared(i: int):
-        return jnp.asarray(i, jnp.int32)
-
-    try:
-        return fn.lower(st, per_member(0)).compile(), per_member
-    except (ValueError, TypeError, IndexError) as exc:
-        try:
-            return fn.lower(st, shared(0)).compile(), shared
-        except Exception:
-            raise exc from None
+    return fn.lower(st, it0).compile(), st, it_of
 
 
 def planned_memory_gib(cfg: RunConfig, networks: int) -> float | None:
@@ -207,8 +219,9 @@ def planned_memory_gib(cfg: RunConfig, networks: int) -> float | None:
 def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
     """Seconds per training iteration of ``networks`` members (the trainer's compiled step).
 
-    The step is ``make_ensemble_chunk(cfg, window, n_iters=1, opt)`` on
-    ``init_member_state(cfg, seeds, opt)`` with ``window = cfg.task.window_steps``; one call
+    The step is ``make_ensemble_chunk(cfg, window, n_iters=1, opt, n_devices)`` on
+    ``init_member_state(cfg, seeds, opt)`` with ``window = cfg.task.window_steps``, the members
+    split over the local devices as in training; one call
     compiles and warms up, then ``iters`` calls are timed one by one (``block_until_ready``).
     """
     import jax
@@ -221,7 +234,7 @@ def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
     seeds = [cfg.seed + k for k in range(networks)]
     st = init_member_state(cfg, seeds, opt)
     t0 = time.perf_counter()
-    step, it_of = _compile_step(cfg, st, networks, opt)
+    step, st, it_of = _compile_step(cfg, st, networks, opt)
     compile_s = time.perf_counter() - t0
     xla_gib = _xla_memory_gib(step)
     t0 = time.perf_counter()
@@ -256,6 +269,7 @@ def time_jax_step(cfg: RunConfig, networks: int, iters: int) -> Record:
         "loss_finite": bool(all(math.isfinite(v) for v in loss)),
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0].device_kind),
+        "split_over_devices": min(networks, len(jax.local_devices())),
     }
 
 

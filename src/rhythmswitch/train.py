@@ -30,11 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from rhythmswitch.config import RunConfig
+from rhythmswitch.devices import member_devices
 from rhythmswitch.loss import band_masks, window_loss
 from rhythmswitch.model import Params, a_from_raw, init_params, params_to_network, project
-from rhythmswitch.recurrence import make_z_fn
+from rhythmswitch.recurrence import DA_FROM_STATES_MIN_A, make_z_stack_fn
 from rhythmswitch.task import sample_modes, window_starts
 
 log = logging.getLogger(__name__)
@@ -107,10 +110,18 @@ def make_optimizer(cfg: RunConfig) -> optax.GradientTransformation:
 # -- one member ----------------------------------------------------------------------------
 
 
-def make_loss_fn(cfg: RunConfig, window_steps: int) -> Callable[[Params, jax.Array], tuple]:
-    """``loss_fn(params, key) -> (loss, ratios)`` for one member and one iteration's key."""
+def make_loss_fn(
+    cfg: RunConfig, window_steps: int, da_from_states: bool = False
+) -> Callable[[Params, jax.Array], tuple]:
+    """``loss_fn(params_K, keys_K) -> (losses (K,), ratios (K, B, J))`` for a stack of members,
+    each with its own iteration key (K, 2).
+
+    The members' recurrences run as one stacked kernel
+    (:func:`rhythmswitch.recurrence.make_z_stack_fn`); nothing mixes members, so the gradient of
+    ``losses.sum()`` with respect to member k's parameters is the gradient of its own loss.
+    ``da_from_states``: the cheaper gradient of a (same loss) while a is bounded away from 0."""
     task, model, tr = cfg.task, cfg.model, cfg.train
-    z_fn, _ = make_z_fn(
+    z_stack, _ = make_z_stack_fn(
         task,
         window_steps=window_steps,
         n_units=model.n_units,
@@ -119,12 +130,14 @@ def make_loss_fn(cfg: RunConfig, window_steps: int) -> Callable[[Params, jax.Arr
         form=model.form,
         grad_impl=tr.grad_impl,
         chunk=tr.time_chunk,
+        da_from_states=da_from_states,
     )
     starts = window_starts(task, window_steps)
     masks = jnp.asarray(band_masks(window_steps, task.fs_hz, task.bands_hz))
     n_steps = task.wait_steps + task.switch_num * (task.transient_steps + window_steps)
 
-    def loss_fn(params: Params, key: jax.Array):
+    def draw(key: jax.Array):
+        """One member's trials: modes, initial states and noise, from its iteration key."""
         k_modes, k_x0, k_noise = jax.random.split(key, 3)
         modes = sample_modes(task, k_modes, tr.batch_size)
         x0 = model.x0_std * jax.random.normal(k_x0, (tr.batch_size, model.n_units), jnp.float32)
@@ -132,33 +145,58 @@ def make_loss_fn(cfg: RunConfig, window_steps: int) -> Callable[[Params, jax.Arr
             noise = jax.random.bits(k_noise, (), jnp.uint32)
         else:
             noise = jax.random.normal(k_noise, (n_steps, tr.batch_size, model.n_units), jnp.float32)
-        a = a_from_raw(params.tau_raw, model, task)
-        z = z_fn(params.w_rec, params.w_in, params.b, a, x0, modes, noise)
+        return modes, x0, noise
+
+    def one_loss(z, modes):
         return window_loss(z, modes, starts, window_steps, masks, task.fs_hz)
+
+    def loss_fn(params: Params, keys: jax.Array):
+        modes, x0, noise = jax.vmap(draw)(keys)
+        a = a_from_raw(params.tau_raw, model, task)
+        z = z_stack(params.w_rec, params.w_in, params.b, a, x0, modes, noise)
+        return jax.vmap(one_loss)(z, modes)
 
     return loss_fn
 
 
 def _all_finite(tree) -> jax.Array:
+    """Per member (leading axis): every entry of every leaf finite."""
     leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+    per_leaf = [jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1) for x in leaves]
+    return jnp.all(jnp.stack(per_leaf), axis=0)
 
 
-def make_member_step(cfg: RunConfig, window_steps: int, opt: optax.GradientTransformation):
-    """One iteration of one member: ``(state, it) -> (state, (loss, ok))`` (no K axis)."""
-    loss_fn = make_loss_fn(cfg, window_steps)
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+def make_ensemble_step(
+    cfg: RunConfig,
+    window_steps: int,
+    opt: optax.GradientTransformation,
+    da_from_states: bool = False,
+):
+    """One iteration of a stack of members: ``(state_K, it_K) -> (state_K, (loss_K, ok_K))``.
+
+    The loss and gradient run stacked (:func:`make_loss_fn`); the update of each member is
+    its own (``vmap``): clipping, Adam, projection, the best-weights bookkeeping and the
+    rollback of a member whose loss, gradient or new parameters are not finite.
+    """
+    loss_fn = make_loss_fn(cfg, window_steps, da_from_states)
+
+    def total(params, keys):
+        losses, ratios = loss_fn(params, keys)
+        return jnp.sum(losses), losses
+
+    grad_fn = jax.value_and_grad(total, has_aux=True)
     model = cfg.model
 
-    def member_step(st: MemberState, it: jax.Array):
-        key = jax.random.fold_in(st.key, it)
-        (loss, _ratios), grads = grad_fn(st.params, key)
+    def update(st: MemberState, grads: Params, loss: jax.Array, grads_ok: jax.Array):
         if not model.train_tau:
             grads = grads._replace(tau_raw=jnp.zeros_like(grads.tau_raw))
         updates, opt_state = opt.update(grads, st.opt_state, st.params)
         updates = jax.tree_util.tree_map(lambda u: u * st.lr_scale, updates)
         new_params = project(optax.apply_updates(st.params, updates), model)
-        ok = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
+        new_ok = jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)])
+        )
+        ok = jnp.isfinite(loss) & grads_ok & new_ok
         improved = ok & (loss < st.best_loss)
 
         def pick(new, old, cond=ok):
@@ -174,26 +212,42 @@ def make_member_step(cfg: RunConfig, window_steps: int, opt: optax.GradientTrans
         )
         return st, (jnp.where(ok, loss, jnp.nan), ok)
 
-    return member_step
+    def ensemble_step(st: MemberState, it: jax.Array):
+        keys = jax.vmap(jax.random.fold_in)(st.key, it)
+        (_, losses), grads = grad_fn(st.params, keys)
+        return jax.vmap(update)(st, grads, losses, _all_finite(grads))
+
+    return ensemble_step
 
 
 @functools.lru_cache(maxsize=32)
-def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt=None):
+def make_ensemble_chunk(
+    cfg: RunConfig,
+    window_steps: int,
+    n_iters: int,
+    opt=None,
+    n_devices: int = 1,
+    da_from_states: bool = False,
+):
     """Jitted ``(state_K, it0_K) -> (state_K, losses (n_iters, K), oks (n_iters, K))``.
 
     ``it0_K`` is each member's own iteration count: members at different iterations (a
-    refilled group, a resumed run) share one compiled call.
+    refilled group, a resumed run) share one compiled call.  With ``n_devices > 1`` the members
+    are split over the first ``n_devices`` local devices (``shard_map``; K must be a multiple of
+    ``n_devices``, see :func:`place_members`); every member's arithmetic is the same either way.
+    ``da_from_states``: the cheaper gradient of a (:func:`a_stays_large` says when it may be
+    used).
 
-    Cached per (config, window, n_iters) so repeated runs in one process compile once.
+    Cached per (config, window, n_iters, opt, n_devices, da_from_states) so repeated runs in one
+    process compile once.
     """
     opt = make_optimizer(cfg) if opt is None else opt
-    member_step = make_member_step(cfg, window_steps, opt)
+    ensemble_step = make_ensemble_step(cfg, window_steps, opt, da_from_states)
     goal = cfg.train.goal_loss
 
     def chunk(st: MemberState, it0: jax.Array):
         def body(st, i):
-            it = it0 + i
-            new_st, (loss, ok) = jax.vmap(member_step)(st, it)
+            new_st, (loss, ok) = ensemble_step(st, it0 + i)
             active = st.best_loss >= goal  # a member that reached its goal is frozen
             st = jax.tree_util.tree_map(
                 lambda n, o: jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o),
@@ -204,7 +258,69 @@ def make_ensemble_chunk(cfg: RunConfig, window_steps: int, n_iters: int, opt=Non
 
         return jax.lax.scan(body, st, jnp.arange(n_iters, dtype=jnp.int32))
 
-    return jax.jit(chunk, donate_argnums=0)
+    if n_devices <= 1:
+        return jax.jit(chunk, donate_argnums=0)
+    mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("members",))
+    split = jax.shard_map(
+        chunk,
+        mesh=mesh,
+        in_specs=(P("members"), P("members")),
+        out_specs=(P("members"), P(None, "members")),
+        check_vma=False,  # members never talk to each other: nothing to check
+    )
+    return jax.jit(split, donate_argnums=0)
+
+
+def place_members(st: MemberState, it0) -> tuple[MemberState, jax.Array, int, int]:
+    """Split the members over :func:`rhythmswitch.devices.member_devices`.
+
+    Returns (state, it0, n_devices, k): with more than one device the leading axis is padded
+    to a multiple of the device count by repeating the last member (its copy's results are
+    to be dropped) and sharded over the devices; k is the number of real members.
+    """
+    it0 = jnp.asarray(it0, jnp.int32)
+    k = int(it0.shape[0])
+    devs = member_devices(k)
+    nd = len(devs)
+    if nd == 1:
+        return st, it0, 1, k
+    pad = (-k) % nd
+    if pad:
+        idx = np.concatenate([np.arange(k), np.full(pad, k - 1)])
+        st, it0 = _take(st, idx), it0[idx]
+    sharding = NamedSharding(Mesh(np.array(devs), ("members",)), P("members"))
+    return jax.device_put(st, sharding), jax.device_put(it0, sharding), nd, k
+
+
+def a_stays_large(cfg: RunConfig, tau_raw: jax.Array, n_iters: int) -> bool:
+    """Whether every member's a stays >= ``DA_FROM_STATES_MIN_A`` for ``n_iters`` more updates.
+
+    An Adam update moves a parameter by at most ~3.2 x the learning rate (its bound
+    lr (1 - beta1) / sqrt(1 - beta2)), and the schedule never exceeds ``learning_rate``, so
+    ``n_iters`` updates move ``tau_raw`` by at most ``3.2 lr n_iters``; the smallest a after that
+    move is checked (``alpha``: a = tau_raw; ``bounded``: a increases with tau_raw).
+    """
+    tr, model = cfg.train, cfg.model
+    if tr.grad_impl != "custom" or model.form != "current":
+        return False
+    margin = 3.2 * tr.learning_rate * n_iters
+    lowest = jnp.min(tau_raw) - margin
+    a_low = a_from_raw(lowest, model, cfg.task)
+    return bool(a_low >= DA_FROM_STATES_MIN_A)
+
+
+def run_members(
+    cfg: RunConfig, st: MemberState, window_steps: int, n_iters: int, it0: np.ndarray
+) -> tuple[MemberState, np.ndarray, np.ndarray]:
+    """Advance the members of ``st`` by ``n_iters`` iterations, split over all local devices
+    (:func:`place_members`).  Returns (state, losses (n_iters, K), oks (n_iters, K))."""
+    cheap_da = a_stays_large(cfg, st.params.tau_raw, n_iters)
+    st, it0_j, nd, k = place_members(st, it0)
+    step_fn = make_ensemble_chunk(cfg, window_steps, n_iters, None, nd, cheap_da)
+    st, (losses, oks) = step_fn(st, it0_j)
+    if nd > 1:
+        st = _take(jax.device_put(st, jax.local_devices()[0]), np.arange(k))
+    return st, np.asarray(losses)[:, :k], np.asarray(oks)[:, :k]
 
 
 def init_member_state(cfg: RunConfig, seeds: list[int], opt) -> MemberState:
@@ -428,12 +544,10 @@ def train_ensemble(
         if entering.size:
             st = st._replace(best_loss=st.best_loss.at[entering].set(jnp.inf))
             book.window[entering] = window
-        step_fn = make_ensemble_chunk(cfg, window, n_iters)  # cached per (cfg, window, n)
-        part = _take(st, active)
-        part, (losses, oks) = step_fn(part, jnp.asarray(book.iteration[active], jnp.int32))
+        part, losses, oks = run_members(
+            cfg, _take(st, active), window, n_iters, book.iteration[active]
+        )
         st = _put(st, part, active)
-        losses = np.asarray(losses)
-        oks = np.asarray(oks)
         now = time.perf_counter()
         best_now = np.asarray(st.best_loss)
         for j, k in enumerate(active):
