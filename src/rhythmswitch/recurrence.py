@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,35 +53,14 @@ ZFn = Callable[..., jax.Array]
 DA_FROM_STATES_MIN_A = 1e-3  # smallest a for which the a-gradient may come from the states
 
 
-def make_z_fn(
-    task: TaskConfig,
-    *,
-    window_steps: int,
-    n_units: int,
-    batch: int,
-    sigma: float,
-    form: str = "current",
-    grad_impl: str = "custom",
-    chunk: int = 100,
-    da_from_states: bool = False,
-) -> tuple[ZFn, int]:
+def make_z_fn(task: TaskConfig, **kw: Any) -> tuple[ZFn, int]:
     """Build ``z_fn(w_rec, w_in, b, a, x0_bn, modes_bj, noise) -> z (B, T)`` for one network.
 
     ``noise`` is either a uint32 seed (hash noise, generated chunk by chunk) or an
-    explicit (T, B, N) array of standard normals.  Returns (z_fn, T).  The same kernel as
-    :func:`make_z_stack_fn` with a stack of one network.
+    explicit (T, B, N) array of standard normals.  Returns (z_fn, T).  The keywords and the
+    kernel are those of :func:`make_z_stack_fn`, with a stack of one network.
     """
-    z_stack, n_steps = make_z_stack_fn(
-        task,
-        window_steps=window_steps,
-        n_units=n_units,
-        batch=batch,
-        sigma=sigma,
-        form=form,
-        grad_impl=grad_impl,
-        chunk=chunk,
-        da_from_states=da_from_states,
-    )
+    z_stack, n_steps = make_z_stack_fn(task, **kw)
 
     def z_fn(w_rec, w_in, b, a, x0_bn, modes_bj, noise):
         one = (w_rec, w_in, b, a, x0_bn, modes_bj, noise)
