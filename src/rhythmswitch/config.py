@@ -428,7 +428,7 @@ def preset_fast() -> RunConfig:
         model=ModelConfig(tau_param="bounded", tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.1),
         train=TrainConfig(
             batch_size=8,
-            learning_rate=2e-3,
+            learning_rate=1e-3,
             lr_schedule="cosine",
             lr_final_frac=0.05,
             warmup_iters=50,
