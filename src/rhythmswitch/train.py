@@ -173,8 +173,8 @@ def make_loss_fn(
 
 def tail_lengths(window_steps: int, fractions: tuple[float, ...]) -> list[int]:
     """Lengths of the extra loss windows: round(q * window) for each fraction q, made odd so
-    that the frequency grids of the full and the tail windows share no bins but 0 and Fs
-    (an even window and an odd one have gcd 1 when the window is a power-of-ten multiple)."""
+    that an even window and its tails share no factor 2, which keeps their frequency grids
+    (multiples of Fs / L) from coinciding at every other bin."""
     out = []
     for q in fractions:
         length = max(4, int(round(q * window_steps)))
@@ -183,11 +183,9 @@ def tail_lengths(window_steps: int, fractions: tuple[float, ...]) -> list[int]:
     return out
 
 
-def _all_finite(tree) -> jax.Array:
-    """Per member (leading axis): every entry of every leaf finite."""
-    leaves = jax.tree_util.tree_leaves(tree)
-    per_leaf = [jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1) for x in leaves]
-    return jnp.all(jnp.stack(per_leaf), axis=0)
+def _finite(tree) -> jax.Array:
+    """Every entry of every leaf finite (one member; ``vmap`` it for a stack)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
 def make_ensemble_step(
@@ -217,10 +215,7 @@ def make_ensemble_step(
         updates, opt_state = opt.update(grads, st.opt_state, st.params)
         updates = jax.tree_util.tree_map(lambda u: u * st.lr_scale, updates)
         new_params = project(optax.apply_updates(st.params, updates), model)
-        new_ok = jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)])
-        )
-        ok = jnp.isfinite(loss) & grads_ok & new_ok
+        ok = jnp.isfinite(loss) & grads_ok & _finite(new_params)
         improved = ok & (loss < st.best_loss)
 
         def pick(new, old, cond=ok):
@@ -241,7 +236,7 @@ def make_ensemble_step(
     def ensemble_step(st: MemberState, it: jax.Array):
         keys = jax.vmap(jax.random.fold_in)(st.key, it)
         (_, losses), grads = grad_fn(st.params, keys)
-        return jax.vmap(update)(st, grads, losses, _all_finite(grads))
+        return jax.vmap(update)(st, grads, losses, jax.vmap(_finite)(grads))
 
     return ensemble_step
 
