@@ -76,3 +76,38 @@ def test_a_gradient_from_states_needs_a_bounded_away_from_zero():
     assert not a_stays_large(cfg, raw, 100)  # 100 updates could reach 0
     auto = apply_overrides(cfg, ["train.grad_impl=autodiff"])
     assert not a_stays_large(auto, raw, 1)
+
+
+@pytest.mark.parametrize("da_from_states", [False, True])
+def test_truncated_backprop_equals_autodiff_with_stop_gradient(da_from_states):
+    """``cut_at``: the kernel's backward pass against autodiff of the reference scan with
+    ``stop_gradient`` on the states entering the cut steps; the values are those of no cut."""
+    cfg = get_preset("tiny")
+    p = init_params(cfg.model, cfg.task, key=jax.random.PRNGKey(5))
+    batch, n = 2, cfg.model.n_units
+    kw = dict(window_steps=cfg.task.window_steps, n_units=n, batch=batch, sigma=0.1, chunk=30)
+    interval = cfg.task.transient_steps + cfg.task.window_steps
+    cut = (cfg.task.wait_steps + interval, 55)
+    z_cut, n_steps = make_z_fn(cfg.task, cut_at=cut, da_from_states=da_from_states, **kw)
+    z_ref, _ = make_z_fn(cfg.task, cut_at=cut, grad_impl="autodiff", **kw)
+    z_full, _ = make_z_fn(cfg.task, grad_impl="autodiff", **kw)
+    modes = jnp.array([[0, 3], [2, 1]], jnp.int32)
+    x0 = 0.01 * jax.random.normal(jax.random.PRNGKey(6), (batch, n))
+    seed = jnp.uint32(7)
+    a = a_from_raw(p.tau_raw, cfg.model, cfg.task)
+    weights = jax.random.normal(jax.random.PRNGKey(8), (batch, n_steps))
+
+    def loss(fn):
+        return lambda w, wi, bb, aa: jnp.sum(weights * fn(w, wi, bb, aa, x0, modes, seed) ** 2)
+
+    args = (p.w_rec, p.w_in, p.b + 0.1, a)
+    np.testing.assert_allclose(
+        z_cut(*args, x0, modes, seed), z_full(*args, x0, modes, seed), atol=1e-6
+    )
+    g_cut = jax.grad(loss(z_cut), argnums=(0, 1, 2, 3))(*args)
+    g_ref = jax.grad(loss(z_ref), argnums=(0, 1, 2, 3))(*args)
+    g_full = jax.grad(loss(z_full), argnums=(0, 1, 2, 3))(*args)
+    for gc, gr, gf in zip(g_cut, g_ref, g_full, strict=True):
+        scale = float(jnp.abs(gr).max())
+        np.testing.assert_allclose(np.asarray(gc), np.asarray(gr), rtol=2e-4, atol=2e-5 * scale)
+        assert float(jnp.abs(gr - gf).max()) > 1e-3 * scale  # the cut changes the gradient

@@ -1,5 +1,6 @@
 import jax
 import numpy as np
+import pytest
 
 from rhythmswitch.config import TaskConfig
 from rhythmswitch.task import (
@@ -55,3 +56,21 @@ def test_evaluation_protocols():
     trans = transition_protocols(cfg)
     assert len(trans) == 12 and len({p.name for p in trans}) == 12
     assert trans[0].name == "theta->alpha"
+
+
+def test_balanced_modes_are_stratified_per_interval_with_uniform_marginals():
+    cfg = TaskConfig()
+    draws = np.stack(
+        [np.asarray(sample_modes(cfg, jax.random.PRNGKey(i), 6, balanced=True)) for i in range(600)]
+    )  # (600, 6 trials, 3 intervals)
+    for d in draws[:50]:
+        for j in range(cfg.switch_num):
+            counts = np.bincount(d[:, j], minlength=4)
+            assert counts.max() - counts.min() <= 1  # 6 trials over 4 modes: 1 or 2 each
+    # every (trial, interval) entry is still uniform over the modes
+    for b in range(6):
+        for j in range(cfg.switch_num):
+            freq = np.bincount(draws[:, b, j], minlength=4) / len(draws)
+            assert np.all(np.abs(freq - 0.25) < 0.07)
+    # intervals are drawn independently: repeats (same mode twice in a row) still occur
+    assert np.mean(draws[:, :, 0] == draws[:, :, 1]) == pytest.approx(0.25, abs=0.04)

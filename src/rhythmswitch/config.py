@@ -274,6 +274,8 @@ class TrainConfig:
     eval_below_loss: float = 1e-3
     time_budget_s: float = 0.0
     loss_tails: tuple[float, ...] = ()
+    bptt: str = "full"
+    balanced_modes: bool = False
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -314,6 +316,9 @@ class TrainConfig:
             if not 0.0 < q < 1.0:
                 _fail(f"train.loss_tails[{k}]", q, "must be a fraction in (0, 1)")
         object.__setattr__(self, "loss_tails", tails)
+        _check_choice("train.bptt", self.bptt, ("full", "interval"))
+        if not isinstance(self.balanced_modes, bool):
+            _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 
 
 @dataclass(frozen=True)

@@ -195,22 +195,27 @@ def run(
     sigma: float,
     form: str,
     phi: Callable[[jax.Array], jax.Array] = jnp.tanh,
+    cut_t: np.ndarray | None = None,
 ) -> jax.Array:
     """Reference simulation by ``lax.scan`` (differentiable by plain autodiff).
 
     Returns the states x after each step, shape (T, *x0.shape).  ``x0_n`` may carry leading
     batch axes; ``u_tm`` is then (T, *batch, M) and ``noise_tn`` (T, *batch, N) or None.
+    ``cut_t`` (T,) bool: where true, the state entering step t is a constant to the gradient
+    (truncated backpropagation; the values are unchanged).
     """
+    cut = np.zeros(u_tm.shape[0], bool) if cut_t is None else np.asarray(cut_t, bool)
 
     def body(x, inp):
-        u, xi = inp
+        u, xi, cut_here = inp
+        x = jnp.where(cut_here, jax.lax.stop_gradient(x), x)
         drive = u @ w_in.T + b
         if xi is not None:
             drive = drive + sigma * xi
         x = step(x, drive, w_rec, a, form, phi)
         return x, x
 
-    _, xs = jax.lax.scan(body, x0_n, (u_tm, noise_tn))
+    _, xs = jax.lax.scan(body, x0_n, (u_tm, noise_tn, jnp.asarray(cut)))
     return xs
 
 

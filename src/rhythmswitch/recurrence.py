@@ -80,6 +80,7 @@ def make_z_stack_fn(
     grad_impl: str = "custom",
     chunk: int = 100,
     da_from_states: bool = False,
+    cut_at: tuple[int, ...] = (),
 ) -> tuple[ZFn, int]:
     """Build ``z_stack(w_rec, w_in, b, a, x0, modes, noise) -> z (K, B, T)`` for a stack of K
     independent networks (every argument has a leading K axis: w_rec (K, N, N), w_in (K, N, M),
@@ -93,12 +94,17 @@ def make_z_stack_fn(
     ``da_from_states``: the gradient of a from the stored states, (x_{t+1} - x_t) / a, which
     needs no noise in the backward pass; only for a bounded away from 0 (the trainer checks,
     :data:`DA_FROM_STATES_MIN_A`).  Otherwise the exact form regenerates the noise.
+    ``cut_at``: steps t whose entering state x_t is a constant to the gradient (truncated
+    backpropagation, ``train.bptt``); the values z are unchanged.
     """
     idx_t, on_t = pulse_schedule(task, window_steps)
     n_steps = int(idx_t.shape[0])
     amp = np.float32(task.pulse_amp)
     sigma32 = np.float32(sigma)
     lanes = jnp.arange(batch * n_units, dtype=jnp.uint32).reshape(batch, n_units)
+
+    cut_t = np.zeros(n_steps, bool)
+    cut_t[[t for t in cut_at if 0 < t < n_steps]] = True
 
     if grad_impl == "autodiff" or form != "current":
 
@@ -112,7 +118,18 @@ def make_z_stack_fn(
                 noise_tbn = jax.vmap(lambda t: hash_normal(noise, t, lanes))(ts)
             else:
                 noise_tbn = noise
-            xs = run(w_rec, w_in, b, a, jnp.swapaxes(u, 0, 1), x0_bn, noise_tbn, sigma32, form)
+            xs = run(
+                w_rec,
+                w_in,
+                b,
+                a,
+                jnp.swapaxes(u, 0, 1),
+                x0_bn,
+                noise_tbn,
+                sigma32,
+                form,
+                cut_t=cut_t,
+            )
             return jnp.mean(rate_of(xs, form), axis=-1).T
 
         return jax.vmap(z_ref), n_steps
@@ -127,6 +144,10 @@ def make_z_stack_fn(
     ts_c = np.arange(t_pad, dtype=np.uint32).reshape(n_chunks, chunk)
     idx_c = idx_p.reshape(n_chunks, chunk)
     on_c = on_p.reshape(n_chunks, chunk)
+    keep_p = np.ones(t_pad, np.float32)
+    keep_p[:n_steps][cut_t] = 0.0
+    keep_c = keep_p.reshape(n_chunks, chunk)
+    cut = bool(cut_t.any())
 
     def chunk_noise(noise, t_c):
         """Standard normals of one chunk, (C, K, B, N), generated in one vectorised op."""
@@ -209,7 +230,7 @@ def make_z_stack_fn(
 
         def outer(carry, inp):
             g_next, m_rr, m_ru, acc = carry
-            x_c, x_end, czp_c, t_c, j_c, on_cc = inp  # x_c: x_t of the chunk, (K, C, B, N)
+            x_c, x_end, czp_c, t_c, j_c, on_cc, keep_cc = inp  # x_c: x_t of the chunk, (K, C, B, N)
             r_c = jnp.tanh(x_c)
             dr_c = 1.0 - r_c * r_c
 
@@ -217,7 +238,11 @@ def make_z_stack_fn(
                 g_next, x_next, g_buf, dx_acc = carry
                 back = jnp.einsum("kbi,kij->kbj", g_next, w_a)
                 dr_t = jax.lax.dynamic_index_in_dim(dr_c, i, axis=1, keepdims=False)
-                g_t = one_minus_a * g_next + (back + czp_c[i][..., None]) * dr_t
+                if cut:  # only the future's share stops at a cut; z_{t-1}'s own term stays
+                    g_t = (one_minus_a * g_next + back * dr_t) * keep_cc[i]
+                    g_t = g_t + czp_c[i][..., None] * dr_t
+                else:
+                    g_t = one_minus_a * g_next + (back + czp_c[i][..., None]) * dr_t
                 g_buf = jax.lax.dynamic_update_index_in_dim(g_buf, g_next, i, axis=1)
                 if da_from_states:  # g_{t+1} (x_{t+1} - x_t) = a g_{t+1} (drive_t + W r_t - x_t)
                     x_t = jax.lax.dynamic_index_in_dim(x_c, i, axis=1, keepdims=False)
@@ -253,6 +278,7 @@ def make_z_stack_fn(
             jnp.asarray(ts_c),
             jnp.asarray(idx_c),
             jnp.asarray(on_c),
+            jnp.asarray(keep_c),
         )
         (_, m_rr, m_ru, acc), gsum_c = jax.lax.scan(outer, init, inputs, reverse=True)
         g_sum = jnp.sum(gsum_c, axis=0)  # (K, N)

@@ -22,9 +22,27 @@ from rhythmswitch.config import TaskConfig
 # -- training trials -----------------------------------------------------------------------
 
 
-def sample_modes(cfg: TaskConfig, key: jax.Array, batch: int) -> jax.Array:
-    """Mode index of every interval of every trial, shape (batch, switch_num), int32."""
-    return jax.random.randint(key, (batch, cfg.switch_num), 0, cfg.n_modes, dtype=jnp.int32)
+def sample_modes(
+    cfg: TaskConfig, key: jax.Array, batch: int, *, balanced: bool = False
+) -> jax.Array:
+    """Mode index of every interval of every trial, shape (batch, switch_num), int32.
+
+    Each entry is uniform over the modes.  ``balanced``: the entries of one interval across the
+    batch are a shuffled, randomly offset cycle through the modes, so that every mode appears
+    floor(batch / M) or ceil(batch / M) times per interval (a stratified draw: the same
+    uniform marginals, less variation between batches); the intervals are drawn independently.
+    """
+    if not balanced:
+        return jax.random.randint(key, (batch, cfg.switch_num), 0, cfg.n_modes, dtype=jnp.int32)
+    m = cfg.n_modes
+
+    def one_interval(k: jax.Array) -> jax.Array:
+        k_off, k_perm = jax.random.split(k)
+        offset = jax.random.randint(k_off, (), 0, m, dtype=jnp.int32)
+        cycle = (jnp.arange(batch, dtype=jnp.int32) + offset) % m
+        return jax.random.permutation(k_perm, cycle)
+
+    return jax.vmap(one_interval)(jax.random.split(key, cfg.switch_num)).T
 
 
 def pulse_schedule(

@@ -135,6 +135,7 @@ def make_loss_fn(
         grad_impl=tr.grad_impl,
         chunk=tr.time_chunk,
         da_from_states=da_from_states,
+        cut_at=cut_times(cfg, window_steps),
     )
     starts = window_starts(task, window_steps)
     masks = jnp.asarray(band_masks(window_steps, task.fs_hz, task.bands_hz))
@@ -148,7 +149,7 @@ def make_loss_fn(
     def draw(key: jax.Array):
         """One member's trials: modes, initial states and noise, from its iteration key."""
         k_modes, k_x0, k_noise = jax.random.split(key, 3)
-        modes = sample_modes(task, k_modes, tr.batch_size)
+        modes = sample_modes(task, k_modes, tr.batch_size, balanced=tr.balanced_modes)
         x0 = model.x0_std * jax.random.normal(k_x0, (tr.batch_size, model.n_units), jnp.float32)
         if tr.noise_rng == "hash":
             noise = jax.random.bits(k_noise, (), jnp.uint32)
@@ -169,6 +170,16 @@ def make_loss_fn(
         return jax.vmap(one_loss)(z, modes)
 
     return loss_fn
+
+
+def cut_times(cfg: RunConfig, window_steps: int) -> tuple[int, ...]:
+    """Steps whose state the gradient does not flow back through (``train.bptt``): none for
+    ``full``; the start of every interval after the first for ``interval``."""
+    if cfg.train.bptt == "full":
+        return ()
+    task = cfg.task
+    interval = task.transient_steps + window_steps
+    return tuple(task.wait_steps + j * interval for j in range(1, task.switch_num))
 
 
 def tail_lengths(window_steps: int, fractions: tuple[float, ...]) -> list[int]:
