@@ -246,6 +246,13 @@ class TrainConfig:
     this long (0: no limit); each keeps its best weights so far.  A budget makes where training
     stops depend on the machine's speed; leave it at 0 for bit-reproducible runs.
 
+    ``bptt``: ``full`` backpropagates through the whole trial (the paper); ``interval`` stops the
+    gradient at the start of every interval after the first, so each interval's loss trains
+    the dynamics from its own cue on (the values are unchanged).  ``balanced_modes``: draw each
+    interval's modes across the batch as a shuffled cycle through the modes (every mode
+    floor(B/M) or ceil(B/M) times; same uniform marginals, less variation between batches).
+    ``tau_lr_scale``: the time-constant parameters' Adam steps are this multiple of the others'.
+
     ``noise_rng``: ``hash`` (a counter-based generator, generated chunk by chunk,
     exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).
     ``group_size``: 0 trains all members in one compiled call; n > 0 advances at most n members
@@ -276,6 +283,7 @@ class TrainConfig:
     loss_tails: tuple[float, ...] = ()
     bptt: str = "full"
     balanced_modes: bool = False
+    tau_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -317,6 +325,7 @@ class TrainConfig:
                 _fail(f"train.loss_tails[{k}]", q, "must be a fraction in (0, 1)")
         object.__setattr__(self, "loss_tails", tails)
         _check_choice("train.bptt", self.bptt, ("full", "interval"))
+        _check_float("train.tau_lr_scale", self.tau_lr_scale, 0.0, strict=True)
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

@@ -108,7 +108,20 @@ def make_optimizer(cfg: RunConfig) -> optax.GradientTransformation:
             decay_steps=tr.warmup_iters + decay,
             end_value=tr.learning_rate * tr.lr_final_frac,
         )
-    return optax.chain(optax.clip_by_global_norm(tr.clip_norm), optax.adam(lr))
+    parts = [optax.clip_by_global_norm(tr.clip_norm), optax.adam(lr)]
+    if tr.tau_lr_scale != 1.0:
+        parts.append(_scale_tau(tr.tau_lr_scale))
+    return optax.chain(*parts)
+
+
+def _scale_tau(factor: float) -> optax.GradientTransformation:
+    """Multiply the update of the time-constant parameters by ``factor`` (train.tau_lr_scale)."""
+
+    def update(updates, state, params=None):
+        del params
+        return updates._replace(tau_raw=updates.tau_raw * factor), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 # -- one member ----------------------------------------------------------------------------
