@@ -88,3 +88,37 @@ def test_curriculum_and_checkpoint_resume(tmp_path):
         np.testing.assert_allclose(resumed.history[k], full.history[k], rtol=1e-6)
         for a, b in zip(_leaves(resumed.best_params[k]), _leaves(full.best_params[k]), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_tau_lr_scale_scales_only_the_time_constant_updates():
+    from rhythmswitch.model import init_params
+    from rhythmswitch.train import make_optimizer
+
+    base = _cfg()
+    p = init_params(base.model, base.task, key=jax.random.PRNGKey(0))
+    grads = jax.tree_util.tree_map(lambda x: 0.01 * jax.numpy.ones_like(x), p)
+    ups = []
+    for scale in (1.0, 3.0):
+        opt = make_optimizer(apply_overrides(base, [f"train.tau_lr_scale={scale}"]))
+        ups.append(opt.update(grads, opt.init(p), p)[0])
+    np.testing.assert_allclose(np.asarray(ups[1].tau_raw), 3.0 * np.asarray(ups[0].tau_raw))
+    for name in ("w_rec", "w_in", "b"):
+        np.testing.assert_array_equal(getattr(ups[1], name), getattr(ups[0], name))
+
+
+def test_sigma_scale_sets_the_training_noise_only():
+    off = train_ensemble(_cfg("model.sigma=0.1", "train.sigma_scale=0.0"), seeds=[4])
+    none = train_ensemble(_cfg("model.sigma=0.0"), seeds=[4])
+    noisy = train_ensemble(_cfg("model.sigma=0.1"), seeds=[4])
+    np.testing.assert_array_equal(off.history[0], none.history[0])
+    assert off.history[0] != noisy.history[0]
+
+
+def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
+    import inspect
+
+    from rhythmswitch.evaluate import evaluate_network
+    from rhythmswitch.train import SELECTION_NOISE_SEED
+
+    default = inspect.signature(evaluate_network).parameters["noise_seed"].default
+    assert SELECTION_NOISE_SEED != default

@@ -252,6 +252,8 @@ class TrainConfig:
     interval's modes across the batch as a shuffled cycle through the modes (every mode
     floor(B/M) or ceil(B/M) times; same uniform marginals, less variation between batches).
     ``tau_lr_scale``: the time-constant parameters' Adam steps are this multiple of the others'.
+    ``sigma_scale``: training trials use noise ``sigma_scale * model.sigma``; the model's sigma
+    (and so the evaluation's noisy runs) is unchanged.
 
     ``noise_rng``: ``hash`` (a counter-based generator, generated chunk by chunk,
     exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).
@@ -284,6 +286,7 @@ class TrainConfig:
     bptt: str = "full"
     balanced_modes: bool = False
     tau_lr_scale: float = 1.0
+    sigma_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -326,6 +329,7 @@ class TrainConfig:
         object.__setattr__(self, "loss_tails", tails)
         _check_choice("train.bptt", self.bptt, ("full", "interval"))
         _check_float("train.tau_lr_scale", self.tau_lr_scale, 0.0, strict=True)
+        _check_float("train.sigma_scale", self.sigma_scale, 0.0)
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

@@ -143,7 +143,7 @@ def make_loss_fn(
         window_steps=window_steps,
         n_units=model.n_units,
         batch=tr.batch_size,
-        sigma=model.sigma,
+        sigma=model.sigma * tr.sigma_scale,
         form=model.form,
         grad_impl=tr.grad_impl,
         chunk=tr.time_chunk,
@@ -674,6 +674,12 @@ def result_params(st: MemberState, k: int) -> Params:
     return _take(src, np.array(k))
 
 
+# The noisy runs that select weights during training use this noise stream; the reported
+# evaluation (``rhythmswitch evaluate``, ``bench converge``) uses stream 0, so choosing among
+# many sets of weights by their score cannot tune them to the realisation they are judged on.
+SELECTION_NOISE_SEED = 1
+
+
 def _check_criterion(
     cfg: RunConfig,
     st: MemberState,
@@ -692,7 +698,9 @@ def _check_criterion(
     finished.  The noise-free sequence runs first: weights whose sequence already falls below
     the best so far are not evaluated further.  The training loss of one batch of 8 trials is a noisy estimate of how good a set
     of weights is (measured: best-batch losses of 1e-4 next to a running median of 3e-2), so
-    the weights are chosen by the criterion the study is judged by.
+    the weights are chosen by the criterion the study is judged by.  The noisy runs use the
+    noise stream :data:`SELECTION_NOISE_SEED`, not the reported evaluation's: a member stopped
+    here as converged is confirmed (or not) by the evaluation on a fresh realisation.
     """
     from rhythmswitch.evaluate import evaluate_network
 
@@ -718,7 +726,7 @@ def _check_criterion(
                 quick.min_ratio,
             )
             continue
-        ev = evaluate_network(net, cfg.task, sigma=cfg.model.sigma)
+        ev = evaluate_network(net, cfg.task, sigma=cfg.model.sigma, noise_seed=SELECTION_NOISE_SEED)
         better = ev.min_ratio > float(st.eval_ratio[k])
         log.info(
             "member seed=%d at iteration %d: evaluation min ratio %.4f%s%s",
