@@ -39,11 +39,14 @@ SCREEN = [
     "train.stop_on_eval=false",
 ]
 
+# session 2's fast preset (tau 5-100 ms, plain uniform draws) and the two changes session 3
+# adopted, alone and together (the last is today's preset); results in the README
+SESSION2 = ["model.tau_lo_s=0.005", "train.balanced_modes=false"]
 RECIPES = {
-    "base": [],
-    "tau_lo_2ms": ["model.tau_lo_s=0.002"],
-    "balanced": ["train.balanced_modes=true"],
-    "tau_lo_2ms+balanced": ["model.tau_lo_s=0.002", "train.balanced_modes=true"],
+    "session2": SESSION2,
+    "tau_2ms": [*SESSION2, "model.tau_lo_s=0.002"],
+    "balanced": [*SESSION2, "train.balanced_modes=true"],
+    "tau_2ms+balanced (fast)": [],
 }
 
 

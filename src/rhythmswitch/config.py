@@ -443,7 +443,7 @@ def preset_fast() -> RunConfig:
         # the final window, 3750, is half the 7500-sample evaluation segment: the frequencies it
         # scores without leakage are leak-free in the evaluation too (README)
         task=TaskConfig(transient_steps=300, window_steps=3750),
-        model=ModelConfig(tau_param="bounded", tau_init="loguniform", tau_lo_s=0.005, tau_hi_s=0.1),
+        model=ModelConfig(tau_param="bounded", tau_init="loguniform", tau_lo_s=0.002, tau_hi_s=0.1),
         train=TrainConfig(
             batch_size=8,
             learning_rate=1e-3,
@@ -456,6 +456,7 @@ def preset_fast() -> RunConfig:
             stop_on_eval=True,
             eval_every=50,
             eval_below_loss=5e-3,
+            balanced_modes=True,
         ),
     )
 
