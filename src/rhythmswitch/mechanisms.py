@@ -87,7 +87,6 @@ distribution, and the agreement between networks; it states claim 4 with a verdi
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
@@ -100,7 +99,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from rhythmswitch.store import atomic_write_text, record
+from rhythmswitch.store import atomic_write_text, csv_text, format_cell, record
 
 log = logging.getLogger(__name__)
 
@@ -874,22 +873,11 @@ def classify_dir(analysis_dir: str | Path) -> tuple[list[PairResult], list[str]]
 
 
 def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool | np.bool_):
-        return "true" if v else "false"
-    if isinstance(v, float | np.floating):
-        return "NaN" if not np.isfinite(v) else f"{float(v):.6g}"
-    return str(v)
+    return format_cell(v, digits=6)
 
 
-def _csv(columns: list[str], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_fmt(r.get(c)) if not isinstance(r.get(c), str) else r[c] for c in columns])
-    return buf.getvalue()
+def _csv6(columns: list[str], rows: list[dict]) -> str:
+    return csv_text(columns, rows, digits=6)
 
 
 def _mech_fields(res: PairResult) -> dict:
@@ -957,7 +945,7 @@ def annotate_pairs(analysis_dir: str | Path) -> None:
             row.update({k: _fmt(v) for k, v in fields.items()})
             out_rows.append(row)
         atomic_write_text(
-            analysis_dir / "pairs.csv", _csv([*base_cols, *MECHANISM_COLUMNS], out_rows)
+            analysis_dir / "pairs.csv", _csv6([*base_cols, *MECHANISM_COLUMNS], out_rows)
         )
         written.append(analysis_dir / "pairs.csv")
     mech_rows = []
@@ -974,7 +962,7 @@ def annotate_pairs(analysis_dir: str | Path) -> None:
         }
         row.update({k: _fmt(v) for k, v in _mech_fields(res).items()})
         mech_rows.append(row)
-    atomic_write_text(analysis_dir / "mechanisms.csv", _csv(MECHANISMS_CSV_COLUMNS, mech_rows))
+    atomic_write_text(analysis_dir / "mechanisms.csv", _csv6(MECHANISMS_CSV_COLUMNS, mech_rows))
     written.append(analysis_dir / "mechanisms.csv")
     deg = degeneracy_summary(results)
     deg["problems"] = problems

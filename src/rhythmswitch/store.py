@@ -8,6 +8,7 @@ manifest ``DIR/manifest.json`` records a SHA-256 per file; :func:`verify` checks
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -17,7 +18,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 MANIFEST = "manifest.json"
+
+
+def format_cell(v: Any, digits: int = 9) -> str:
+    """One CSV cell: "" for None, true/false, integers as such, floats to ``digits``
+    significant digits ("NaN" for non-finite), anything else as ``str``."""
+    if v is None:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        return "NaN" if not np.isfinite(v) else f"{float(v):.{digits}g}"
+    return str(v)
+
+
+def csv_text(columns: list[str], rows: list[dict], digits: int = 9) -> str:
+    """A CSV table (header + one line per row dict; a missing key is an empty cell)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for row in rows:
+        w.writerow([format_cell(row.get(c), digits) for c in columns])
+    return buf.getvalue()
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:

@@ -23,7 +23,6 @@ See ``docs/analyses.md`` for every column.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import sys
@@ -53,7 +52,7 @@ from rhythmswitch.analysis.spectra import spectrum_of_segment
 from rhythmswitch.analysis.sync import SyncResult, sync_analysis, sync_matrix
 from rhythmswitch.config import ConfigError, RunConfig, TaskConfig
 from rhythmswitch.network import Network, NetworkFileError, load_network
-from rhythmswitch.store import atomic_write_bytes, atomic_write_text, npz_bytes, record
+from rhythmswitch.store import atomic_write_bytes, atomic_write_text, csv_text, npz_bytes, record
 from rhythmswitch.task import sequence_protocol, task_config_for_network
 
 log = logging.getLogger(__name__)
@@ -362,27 +361,6 @@ def run_analysis_job(job: AnalysisJob) -> NetworkAnalysis | AnalysisFailure:
 
 
 # -- tables --------------------------------------------------------------------------------
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool | np.bool_):
-        return "true" if v else "false"
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    if isinstance(v, float | np.floating):
-        return "NaN" if not np.isfinite(v) else f"{float(v):.9g}"
-    return str(v)
-
-
-def _csv_text(columns: list[str], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for row in rows:
-        w.writerow([_fmt(row.get(c)) for c in columns])
-    return buf.getvalue()
 
 
 def network_columns(mode_names) -> list[str]:
@@ -699,15 +677,15 @@ def analyze_run(
     net_rows += [{"network": f.name, "reason": f.reason} for f in failures]
     net_rows.sort(key=lambda r: r["network"])
     files = {
-        "networks.csv": _csv_text(network_columns(mode_names), net_rows),
-        "neurons.csv": _csv_text(
+        "networks.csv": csv_text(network_columns(mode_names), net_rows),
+        "neurons.csv": csv_text(
             neuron_columns(mode_names), [r for a in analyses for r in neuron_rows(a)]
         ),
-        "pairs.csv": _csv_text(PAIR_COLUMNS, [r for a in analyses for r in pair_rows(a)]),
-        "fixed_points.csv": _csv_text(
+        "pairs.csv": csv_text(PAIR_COLUMNS, [r for a in analyses for r in pair_rows(a)]),
+        "fixed_points.csv": csv_text(
             FIXED_POINT_COLUMNS, [r for a in analyses for r in fixed_point_rows(a)]
         ),
-        "eta.csv": _csv_text(ETA_COLUMNS, [r for a in analyses for r in eta_rows(a)]),
+        "eta.csv": csv_text(ETA_COLUMNS, [r for a in analyses for r in eta_rows(a)]),
     }
     summary = ensemble_summary(analyses, failures, mode_names)
     summary["wall_s"] = round(time.perf_counter() - t0, 3)
