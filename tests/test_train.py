@@ -121,4 +121,4 @@ def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
     from rhythmswitch.train import SELECTION_NOISE_SEED
 
     default = inspect.signature(evaluate_network).parameters["noise_seed"].default
-    assert SELECTION_NOISE_SEED != default
+    assert default != SELECTION_NOISE_SEED
