@@ -204,18 +204,19 @@ def run(
     ``cut_t`` (T,) bool: where true, the state entering step t is a constant to the gradient
     (truncated backpropagation; the values are unchanged).
     """
-    cut = np.zeros(u_tm.shape[0], bool) if cut_t is None else np.asarray(cut_t, bool)
+    cut = None if cut_t is None else jnp.asarray(np.asarray(cut_t, bool))
 
     def body(x, inp):
         u, xi, cut_here = inp
-        x = jnp.where(cut_here, jax.lax.stop_gradient(x), x)
+        if cut_here is not None:
+            x = jnp.where(cut_here, jax.lax.stop_gradient(x), x)
         drive = u @ w_in.T + b
         if xi is not None:
             drive = drive + sigma * xi
         x = step(x, drive, w_rec, a, form, phi)
         return x, x
 
-    _, xs = jax.lax.scan(body, x0_n, (u_tm, noise_tn, jnp.asarray(cut)))
+    _, xs = jax.lax.scan(body, x0_n, (u_tm, noise_tn, cut))
     return xs
 
 

@@ -128,7 +128,7 @@ def make_z_stack_fn(
                 noise_tbn,
                 sigma32,
                 form,
-                cut_t=cut_t,
+                cut_t=cut_t if cut_t.any() else None,
             )
             return jnp.mean(rate_of(xs, form), axis=-1).T
 

@@ -190,9 +190,8 @@ def cut_times(cfg: RunConfig, window_steps: int) -> tuple[int, ...]:
     ``full``; the start of every interval after the first for ``interval``."""
     if cfg.train.bptt == "full":
         return ()
-    task = cfg.task
-    interval = task.transient_steps + window_steps
-    return tuple(task.wait_steps + j * interval for j in range(1, task.switch_num))
+    interval_starts = window_starts(cfg.task, window_steps) - cfg.task.transient_steps
+    return tuple(int(t) for t in interval_starts[1:])
 
 
 def tail_lengths(window_steps: int, fractions: tuple[float, ...]) -> list[int]:
