@@ -122,3 +122,84 @@ def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
 
     default = inspect.signature(evaluate_network).parameters["noise_seed"].default
     assert default != SELECTION_NOISE_SEED
+
+
+def _guard_run(losses, factor=10.0, floor=0.01):
+    """Feed a loss sequence through spike_guard; every update adds 1 to the (scalar) weights,
+    so a weight's value names the iteration it was reached at."""
+    import jax.numpy as jnp
+
+    from rhythmswitch.train import MemberState, spike_guard
+
+    inf = jnp.asarray(jnp.inf, jnp.float32)
+    w = jnp.asarray(0.0)
+    st = MemberState(
+        params=w, opt_state=w, best_params=w, best_loss=inf, lr_scale=jnp.asarray(1.0),
+        key=jnp.zeros(2, jnp.uint32), eval_params=w, eval_ratio=-inf, loss_ema=inf,
+        anchor_params=w, anchor_opt=w, anchor_loss=inf, spikes=jnp.asarray(0, jnp.int32),
+    )  # fmt: skip
+    trace = []
+    for loss in losses:
+        new = st._replace(params=st.params + 1.0, opt_state=st.opt_state + 1.0)
+        st = spike_guard(st, new, jnp.asarray(loss), jnp.asarray(True), factor, floor)
+        trace.append(st)
+    return trace
+
+
+def test_spike_guard_returns_to_the_anchor_with_a_halved_step():
+    good = [1e-4 * 0.99**i for i in range(30)]  # slowly falling: the last good one is lowest
+    bad = [0.5] * 30
+    trace = _guard_run(good + bad)
+    spikes = [int(s.spikes) for s in trace]
+    first = spikes.index(1)
+    # reference: the running average of log loss (weight 0.1 per loss) first exceeds
+    # max(log(anchor) + log(10), log(0.01))
+    ema, expected = np.log(good[0]), None
+    for i, loss in enumerate(good + bad):
+        ema = 0.9 * ema + 0.1 * np.log(loss) if i else ema
+        low = ema if i < 30 else low
+        if i >= 30 and ema > max(low + np.log(10.0), np.log(0.01)):
+            expected = i
+            break
+    assert first == expected
+    hit = trace[first]
+    # the anchor holds the weights the lowest average was measured on (iteration 29's, the
+    # last good one) and their Adam state
+    assert float(hit.params) == float(hit.opt_state) == 29.0
+    assert float(hit.lr_scale) == 0.5
+    assert np.isclose(float(hit.loss_ema), low, rtol=1e-5)
+    assert max(spikes) >= 2  # the losses stay bad: it returns again, step halved again
+    assert float(trace[-1].lr_scale) == 0.5 ** max(spikes)
+
+
+def test_spike_guard_ignores_ordinary_noise_and_high_losses():
+    rng = np.random.default_rng(0)
+    early = list(rng.uniform(0.05, 0.9, 200))  # a loss that has not fallen yet: floor protects
+    assert max(int(s.spikes) for s in _guard_run(early)) == 0
+    noisy = list(10 ** rng.uniform(-4, -3, 200))  # a factor-10 spread around a low plateau
+    trace = _guard_run(noisy)
+    assert max(int(s.spikes) for s in trace) == 0
+    assert float(trace[-1].params) == 200.0
+
+
+def test_spike_factor_is_validated():
+    from rhythmswitch.config import ConfigError
+
+    base = get_preset("tiny")
+    for bad in ("0.5", "1", "-2", "nan"):
+        with pytest.raises(ConfigError, match="train.spike_factor"):
+            apply_overrides(base, [f"train.spike_factor={bad}"])
+    with pytest.raises(ConfigError, match="train.spike_floor"):
+        apply_overrides(base, ["train.spike_floor=0"])
+    assert apply_overrides(base, ["train.spike_factor=10"]).train.spike_factor == 10.0
+
+
+def test_spike_guard_keeps_members_independent():
+    # a floor this low makes the guard fire during a short run; each member's guard is its own
+    cfg = _cfg("train.spike_factor=1.01", "train.spike_floor=1e-9", "train.max_iters=9")
+    ens = train_ensemble(cfg, seeds=[5, 6])
+    assert ens.rollbacks.sum() > 0
+    for k, seed in enumerate([5, 6]):
+        single = train_ensemble(cfg, seeds=[seed])
+        np.testing.assert_allclose(ens.history[k], single.history[0], rtol=1e-5, atol=1e-7)
+        assert ens.rollbacks[k] == single.rollbacks[0]

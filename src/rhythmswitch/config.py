@@ -252,6 +252,12 @@ class TrainConfig:
     interval's modes across the batch as a shuffled cycle through the modes (every mode
     floor(B/M) or ceil(B/M) times; same uniform marginals, less variation between batches).
     ``tau_lr_scale``: the time-constant parameters' Adam steps are this multiple of the others'.
+    ``spike_factor``: 0 (off) or > 1.  Each member keeps an exponential average (about 10
+    iterations) of its log training loss and an *anchor*: the weights and Adam state where that
+    average was lowest in the current curriculum stage.  When the average rises above
+    ``spike_factor`` x the anchor's and above ``spike_floor``, the member returns to its anchor
+    and its step is halved (a *spike rollback*, logged and counted in ``rollbacks``): Adam at a
+    low loss can step out of a solution and not find its way back.
     ``sigma_scale``: training trials use noise ``sigma_scale * model.sigma``; the model's sigma
     (and so the evaluation's noisy runs) is unchanged.
 
@@ -287,6 +293,8 @@ class TrainConfig:
     balanced_modes: bool = False
     tau_lr_scale: float = 1.0
     sigma_scale: float = 1.0
+    spike_factor: float = 0.0
+    spike_floor: float = 0.01
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -330,6 +338,10 @@ class TrainConfig:
         _check_choice("train.bptt", self.bptt, ("full", "interval"))
         _check_float("train.tau_lr_scale", self.tau_lr_scale, 0.0, strict=True)
         _check_float("train.sigma_scale", self.sigma_scale, 0.0)
+        _check_float("train.spike_factor", self.spike_factor)
+        if not (self.spike_factor == 0.0 or self.spike_factor > 1.0):
+            _fail("train.spike_factor", self.spike_factor, "must be 0 (off) or > 1")
+        _check_float("train.spike_floor", self.spike_floor, 0.0, strict=True)
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

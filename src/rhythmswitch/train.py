@@ -13,6 +13,9 @@ host device per CPU core, see :mod:`rhythmswitch.devices`).  Each member stops a
 stage: a loss on short windows is not comparable with one on long windows); finished members are dropped from the compiled
 batch.  A member whose loss, gradient or new parameters are not finite is rolled back to its last
 good state, its step is halved, and the event is logged; it never touches the other members.
+With ``train.spike_factor`` a member whose running loss jumps far above its best running loss
+of the stage returns to the weights (and Adam state) it had there, also with a halved step
+(:func:`spike_guard`).
 
 Checkpoints (``DIR/checkpoint.npz``, written atomically) let an interrupted run resume.
 """
@@ -61,6 +64,11 @@ class MemberState(NamedTuple):
     key: jax.Array  # (K, 2) uint32, the member's training key
     eval_params: Params  # the weights with the best evaluation so far (``stop_on_eval``)
     eval_ratio: jax.Array  # (K,) their smallest in-band ratio; -inf before any evaluation
+    loss_ema: jax.Array  # (K,) running average of the log training loss; inf when unset
+    anchor_params: Params  # the weights where loss_ema was lowest in this stage (spike guard)
+    anchor_opt: Any  # their Adam state
+    anchor_loss: jax.Array  # (K,) loss_ema there; inf when unset
+    spikes: jax.Array  # (K,) int32, spike rollbacks so far
 
 
 @dataclass
@@ -211,6 +219,54 @@ def _finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
+# weight of the newest loss in the spike guard's running average (about 10 iterations)
+SPIKE_EMA_WEIGHT = 0.1
+
+
+def spike_guard(
+    old: MemberState,
+    new: MemberState,
+    loss: jax.Array,
+    ok: jax.Array,
+    factor: float,
+    floor: float,
+) -> MemberState:
+    """The spike rollback of one member (``train.spike_factor``; ``vmap`` it for a stack).
+
+    ``loss`` is the training loss of ``old.params`` and ``new`` the state after their update.
+    The running average of log(loss) moves by :data:`SPIKE_EMA_WEIGHT`.  Where it is the lowest
+    of the stage, ``old``'s weights and Adam state become the anchor.  Where it exceeds
+    log(factor) + the anchor's and log(floor), the member returns to the anchor with its step
+    halved, and its average restarts at the anchor's.
+    """
+    log_loss = jnp.log(jnp.maximum(loss, jnp.finfo(jnp.float32).tiny))
+    ema = jnp.where(
+        jnp.isfinite(old.loss_ema),
+        (1.0 - SPIKE_EMA_WEIGHT) * old.loss_ema + SPIKE_EMA_WEIGHT * log_loss,
+        log_loss,
+    )
+    ema = jnp.where(ok, ema, old.loss_ema)
+    lower = ok & (ema < old.anchor_loss)
+    anchor_loss = jnp.where(lower, ema, old.anchor_loss)
+    spike = ok & (ema > jnp.maximum(anchor_loss + jnp.log(factor), jnp.log(floor)))
+
+    def pick(a, b, cond):
+        return jax.tree_util.tree_map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+    anchor_params = pick(old.params, old.anchor_params, lower)
+    anchor_opt = pick(old.opt_state, old.anchor_opt, lower)
+    return new._replace(
+        params=pick(anchor_params, new.params, spike),
+        opt_state=pick(anchor_opt, new.opt_state, spike),
+        lr_scale=jnp.where(spike, new.lr_scale * 0.5, new.lr_scale),
+        loss_ema=jnp.where(spike, anchor_loss, ema),
+        anchor_params=anchor_params,
+        anchor_opt=anchor_opt,
+        anchor_loss=anchor_loss,
+        spikes=new.spikes + spike.astype(jnp.int32),
+    )
+
+
 def make_ensemble_step(
     cfg: RunConfig,
     window_steps: int,
@@ -232,6 +288,8 @@ def make_ensemble_step(
     grad_fn = jax.value_and_grad(total, has_aux=True)
     model = cfg.model
 
+    spike_factor, spike_floor = cfg.train.spike_factor, cfg.train.spike_floor
+
     def update(st: MemberState, grads: Params, loss: jax.Array, grads_ok: jax.Array):
         if not model.train_tau:
             grads = grads._replace(tau_raw=jnp.zeros_like(grads.tau_raw))
@@ -244,17 +302,16 @@ def make_ensemble_step(
         def pick(new, old, cond=ok):
             return jax.tree_util.tree_map(lambda n, o: jnp.where(cond, n, o), new, old)
 
-        st = MemberState(
+        new = st._replace(
             params=pick(new_params, st.params),
             opt_state=pick(opt_state, st.opt_state),
             best_params=pick(st.params, st.best_params, improved),
             best_loss=jnp.where(improved, loss, st.best_loss),
             lr_scale=jnp.where(ok, st.lr_scale, st.lr_scale * 0.5),
-            key=st.key,
-            eval_params=st.eval_params,
-            eval_ratio=st.eval_ratio,
         )
-        return st, (jnp.where(ok, loss, jnp.nan), ok)
+        if spike_factor:
+            new = spike_guard(st, new, loss, ok, spike_factor, spike_floor)
+        return new, (jnp.where(ok, loss, jnp.nan), ok)
 
     def ensemble_step(st: MemberState, it: jax.Array):
         keys = jax.vmap(jax.random.fold_in)(st.key, it)
@@ -373,15 +430,21 @@ def init_member_state(cfg: RunConfig, seeds: list[int], opt) -> MemberState:
     def one(seed):
         k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
         params = init_params(cfg.model, cfg.task, key=k_init)
+        opt_state = opt.init(params)
         return MemberState(
             params=params,
-            opt_state=opt.init(params),
+            opt_state=opt_state,
             best_params=params,
             best_loss=jnp.asarray(jnp.inf, jnp.float32),
             lr_scale=jnp.asarray(1.0, jnp.float32),
             key=k_train,
             eval_params=params,
             eval_ratio=jnp.asarray(-jnp.inf, jnp.float32),
+            loss_ema=jnp.asarray(jnp.inf, jnp.float32),
+            anchor_params=params,
+            anchor_opt=opt_state,
+            anchor_loss=jnp.asarray(jnp.inf, jnp.float32),
+            spikes=jnp.asarray(0, jnp.int32),
         )
 
     states = [one(s) for s in seeds]
@@ -600,14 +663,20 @@ def train_ensemble(
         # a new curriculum stage scores longer windows: its best weights start afresh
         entering = active[book.window[active] != window]
         if entering.size:
-            st = st._replace(best_loss=st.best_loss.at[entering].set(jnp.inf))
+            st = st._replace(
+                best_loss=st.best_loss.at[entering].set(jnp.inf),
+                loss_ema=st.loss_ema.at[entering].set(jnp.inf),
+                anchor_loss=st.anchor_loss.at[entering].set(jnp.inf),
+            )
             book.window[entering] = window
+        spikes_before = np.asarray(st.spikes)
         part, losses, oks = run_members(
             cfg, _take(st, active), window, n_iters, book.iteration[active]
         )
         st = _put(st, part, active)
         now = time.perf_counter()
         best_now = np.asarray(st.best_loss)
+        spikes_now = np.asarray(st.spikes)
         for j, k in enumerate(active):
             vals = losses[:, j]
             ran = ~np.isnan(vals) | ~oks[:, j]
@@ -619,6 +688,16 @@ def train_ensemble(
                 log.warning(
                     "member seed=%d: non-finite loss/gradient at iteration ~%d; rolled back, "
                     "step scaled to %.3g",
+                    seeds[k],
+                    book.iteration[k],
+                    float(st.lr_scale[k]),
+                )
+            jumps = int(spikes_now[k] - spikes_before[k])
+            if jumps:
+                book.rollbacks[k] += jumps
+                log.warning(
+                    "member seed=%d: loss jumped far above its best around iteration %d; returned "
+                    "to the best weights of the stage, step scaled to %.3g",
                     seeds[k],
                     book.iteration[k],
                     float(st.lr_scale[k]),
