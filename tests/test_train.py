@@ -154,7 +154,8 @@ def test_spike_guard_returns_to_the_anchor_with_a_halved_step():
     first = spikes.index(1)
     # reference: the running average of log loss (weight 0.1 per loss) first exceeds
     # max(log(anchor) + log(10), log(0.01))
-    ema, expected = np.log(good[0]), None
+    ema = low = np.log(good[0])
+    expected = None
     for i, loss in enumerate(good + bad):
         ema = 0.9 * ema + 0.1 * np.log(loss) if i else ema
         low = ema if i < 30 else low
