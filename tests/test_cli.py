@@ -9,25 +9,15 @@ from rhythmswitch.network import load_network
 from rhythmswitch.store import verify
 
 
+def _train(out, networks: int, max_iters: int) -> int:
+    """``rhythmswitch train`` on the tiny preset, quietly; returns the exit status."""
+    args = ["--preset", "tiny", "--networks", str(networks), "--out", str(out), "-q"]
+    return main(["train", *args, "--set", f"train.max_iters={max_iters}"])
+
+
 def test_train_then_evaluate_tiny(tmp_path):
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--preset",
-                "tiny",
-                "--networks",
-                "2",
-                "--out",
-                str(out),
-                "-q",
-                "--set",
-                "train.max_iters=10",
-            ]
-        )
-        == 0
-    )
+    assert _train(out, 2, 10) == 0
     files = sorted((out / "networks").glob("*.npz"))
     assert [f.stem for f in files] == ["net043", "net044"]
     for f in files:
@@ -38,23 +28,7 @@ def test_train_then_evaluate_tiny(tmp_path):
     assert len(rows) == 20 and set(rows[0]) == {"network", "iteration", "loss"}
     # rerunning the same command trains nothing and keeps the files
     before = {f: f.read_bytes() for f in files}
-    assert (
-        main(
-            [
-                "train",
-                "--preset",
-                "tiny",
-                "--networks",
-                "2",
-                "--out",
-                str(out),
-                "-q",
-                "--set",
-                "train.max_iters=10",
-            ]
-        )
-        == 0
-    )
+    assert _train(out, 2, 10) == 0
     assert all(f.read_bytes() == b for f, b in before.items())
     assert main(["evaluate", str(out), "-q"]) == 0
     summary = list(csv.DictReader((out / "evaluation_summary.csv").open()))
@@ -67,35 +41,6 @@ def test_train_then_evaluate_tiny(tmp_path):
 
 def test_different_config_in_same_dir_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--preset",
-                "tiny",
-                "--networks",
-                "1",
-                "--out",
-                str(out),
-                "-q",
-                "--set",
-                "train.max_iters=5",
-            ]
-        )
-        == 0
-    )
-    rc = main(
-        [
-            "train",
-            "--preset",
-            "tiny",
-            "--networks",
-            "1",
-            "--out",
-            str(out),
-            "-q",
-            "--set",
-            "train.max_iters=6",
-        ]
-    )
+    assert _train(out, 1, 5) == 0
+    rc = _train(out, 1, 6)
     assert rc == 2 and "different configuration" in capsys.readouterr().err
