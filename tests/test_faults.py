@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import random_network
 from rhythmswitch import store, train
 from rhythmswitch.config import apply_overrides, get_preset
 from rhythmswitch.network import Network, NetworkFileError, load_network, save_network
@@ -36,17 +37,7 @@ def jax_cache_env(tmp_path_factory) -> dict[str, str]:
 
 
 def small_network(n: int = 8, seed: int = 0, name: str = "good") -> Network:
-    rng = np.random.default_rng(seed)
-    return Network(
-        W_rec=1.5 * rng.standard_normal((n, n)) / np.sqrt(n),
-        W_in=rng.uniform(-1, 1, (n, 4)),
-        b=0.1 * rng.standard_normal(n),
-        tau_s=np.exp(rng.uniform(np.log(0.005), np.log(0.1), n)),
-        dt_s=0.001,
-        bands_hz=np.array([[4, 7], [8, 13], [14, 29], [30, 50]], float),
-        mode_names=("theta", "alpha", "beta", "gamma"),
-        name=name,
-    )
+    return random_network(n=n, seed=seed, name=name)
 
 
 def assert_manifest_intact(run_dir: Path, *, except_: tuple[str, ...] = ()) -> None:

@@ -10,9 +10,10 @@ import pytest
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
+from conftest import random_network  # noqa: E402
 from rhythmswitch.backends import ray_map, train_run_ray  # noqa: E402
 from rhythmswitch.config import apply_overrides, get_preset  # noqa: E402
-from rhythmswitch.network import Network, load_network, save_network  # noqa: E402
+from rhythmswitch.network import load_network, save_network  # noqa: E402
 from rhythmswitch.runs import train_run  # noqa: E402
 from rhythmswitch.store import read_manifest, sha256_file  # noqa: E402
 
@@ -65,21 +66,6 @@ def test_ray_training_equals_local_training(ray_cluster, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in paths} == before
 
 
-def _hand_network(seed: int) -> Network:
-    rng = np.random.default_rng(seed)
-    n = 10
-    return Network(
-        W_rec=1.6 * rng.standard_normal((n, n)) / np.sqrt(n),
-        W_in=rng.uniform(-1, 1, (n, 4)),
-        b=0.1 * rng.standard_normal(n),
-        tau_s=np.exp(rng.uniform(np.log(0.005), np.log(0.1), n)),
-        dt_s=0.001,
-        bands_hz=np.array([[4, 7], [8, 13], [14, 29], [30, 50]], float),
-        mode_names=("theta", "alpha", "beta", "gamma"),
-        name=f"hand{seed}",
-    )
-
-
 def test_ray_analysis_equals_local_analysis(ray_cluster, tmp_path):
     from rhythmswitch.analysis.pipeline import analyze_run
 
@@ -88,7 +74,10 @@ def test_ray_analysis_equals_local_analysis(ray_cluster, tmp_path):
     for backend in ("local", "ray"):
         run = tmp_path / backend
         for seed in (1, 2):
-            save_network(_hand_network(seed), run / "networks" / f"hand{seed}.npz")
+            save_network(
+                random_network(n=10, seed=seed, gain=1.6, name=f"hand{seed}"),
+                run / "networks" / f"hand{seed}.npz",
+            )
         (run / "networks" / "broken.npz").write_bytes(b"not a network")
         tiny.save(run / "config.toml")
         adir = analyze_run(run, quiet=True, backend=backend, fixed_points=False)
