@@ -204,3 +204,31 @@ def test_spike_guard_keeps_members_independent():
         single = train_ensemble(cfg, seeds=[seed])
         np.testing.assert_allclose(ens.history[k], single.history[0], rtol=1e-5, atol=1e-7)
         assert ens.rollbacks[k] == single.rollbacks[0]
+
+
+def test_training_can_start_from_given_weights():
+    from rhythmswitch.model import init_params, params_from_network, params_to_network
+    from rhythmswitch.train import init_member_state, make_optimizer
+
+    cfg = _cfg()
+    # the seed's own initial weights given explicitly: the same run, bit for bit
+    own = init_member_state(cfg, [5], make_optimizer(cfg)).params
+    own = jax.tree_util.tree_map(lambda x: x[0], own)
+    assert train_ensemble(cfg, seeds=[5], initial=[own]).history == (
+        train_ensemble(cfg, seeds=[5]).history
+    )
+    # continuing from a network file: its weights round-trip through the exchange format
+    trained = train_ensemble(cfg, seeds=[5]).best_params[0]
+    net = params_to_network(trained, cfg.model, cfg.task)
+    back = params_from_network(net, cfg.model, cfg.task)
+    for a, b in zip(_leaves(trained), _leaves(back), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    other = init_params(cfg.model, cfg.task, key=jax.random.PRNGKey(0))
+    assert train_ensemble(cfg, seeds=[5], initial=[back]).history != (
+        train_ensemble(cfg, seeds=[5], initial=[other]).history
+    )
+    wrong = apply_overrides(cfg, ["model.n_units=9"])
+    with pytest.raises(ValueError, match="model.n_units=9"):
+        params_from_network(net, wrong.model, wrong.task)
+    with pytest.raises(ValueError, match="2 initial weight sets for 1 seeds"):
+        train_ensemble(cfg, seeds=[5], initial=[back, back])

@@ -124,6 +124,35 @@ def params_to_network(
     )
 
 
+def params_from_network(net: Network, model: ModelConfig, task: TaskConfig) -> Params:
+    """The trainable parameters of a network file (the inverse of :func:`params_to_network`).
+
+    Raises ValueError when the file does not fit the config (size, inputs, form, dt, or a time
+    constant the ``bounded`` parametrisation cannot hold).
+    """
+    if net.n_units != model.n_units or net.n_modes != task.n_modes:
+        raise ValueError(
+            f"network {net.name!r} has N={net.n_units}, M={net.n_modes}; the config has "
+            f"model.n_units={model.n_units}, {task.n_modes} modes"
+        )
+    if net.form != model.form:
+        raise ValueError(f"network {net.name!r} has form {net.form!r}; model.form={model.form!r}")
+    if not np.isclose(net.dt_s, task.dt_s):
+        raise ValueError(f"network {net.name!r} has dt_s={net.dt_s}; task.dt_s={task.dt_s}")
+    a = np.asarray(net.a, np.float64)
+    if model.tau_param == "bounded" and not np.all((a > 0) & (a < a_max(model, task))):
+        raise ValueError(
+            f"network {net.name!r}: model.tau_param='bounded' needs every tau above "
+            f"model.tau_min_s={model.tau_min_s}; the smallest is {float(np.min(net.tau_s))}"
+        )
+    return Params(
+        w_rec=jnp.asarray(net.W_rec, jnp.float32),
+        w_in=jnp.asarray(net.W_in, jnp.float32),
+        b=jnp.asarray(net.b, jnp.float32),
+        tau_raw=jnp.asarray(raw_from_a(jnp.asarray(a), model, task), jnp.float32),
+    )
+
+
 # -- noise ---------------------------------------------------------------------------------
 
 _GOLDEN = np.uint32(0x9E3779B9)

@@ -424,12 +424,16 @@ def run_members(
     return st, np.asarray(losses)[:, :k], np.asarray(oks)[:, :k]
 
 
-def init_member_state(cfg: RunConfig, seeds: list[int], opt) -> MemberState:
-    """Initial state of the members with these seeds (stacked)."""
+def init_member_state(
+    cfg: RunConfig, seeds: list[int], opt, initial: list[Params] | None = None
+) -> MemberState:
+    """Initial state of the members with these seeds (stacked); ``initial`` replaces the
+    seeds' initial weights (the seeds still give the batches and the noise)."""
 
-    def one(seed):
+    def one(k, seed):
         k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
-        params = init_params(cfg.model, cfg.task, key=k_init)
+        fresh = initial is None
+        params = init_params(cfg.model, cfg.task, key=k_init) if fresh else initial[k]
         opt_state = opt.init(params)
         return MemberState(
             params=params,
@@ -447,7 +451,9 @@ def init_member_state(cfg: RunConfig, seeds: list[int], opt) -> MemberState:
             spikes=jnp.asarray(0, jnp.int32),
         )
 
-    states = [one(s) for s in seeds]
+    if initial is not None and len(initial) != len(seeds):
+        raise ValueError(f"{len(initial)} initial weight sets for {len(seeds)} seeds")
+    states = [one(k, s) for k, s in enumerate(seeds)]
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
 
 
@@ -589,8 +595,12 @@ def train_ensemble(
     checkpoint: str | Path | None = None,
     progress: Callable[[Progress], None] | None = None,
     on_member_done: Callable[[int, Params, dict], None] | None = None,
+    initial: list[Params] | None = None,
 ) -> TrainResult:
     """Train the members with ``seeds`` (default ``cfg.seed + k`` for k < n_networks).
+
+    ``initial``: start member k from these weights instead of its seed's initialisation (to
+    continue training a network file: :func:`rhythmswitch.model.params_from_network`).
 
     ``on_member_done(k, best_params, info)`` is called once per member as soon as it finishes
     (goal reached or ``max_iters``), so finished networks can be written before the rest end.
@@ -599,7 +609,7 @@ def train_ensemble(
     seeds = list(seeds) if seeds is not None else [cfg.seed + k for k in range(cfg.n_networks)]
     k_total = len(seeds)
     opt = make_optimizer(cfg)
-    st = init_member_state(cfg, seeds, opt)
+    st = init_member_state(cfg, seeds, opt, initial)
     book = _Book(
         iteration=np.zeros(k_total, np.int64),
         history=[[] for _ in seeds],
