@@ -104,7 +104,9 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def _fake_run(tmp: Path, rho_nm: np.ndarray, gini_nm: np.ndarray, converged, mech=None) -> Path:
+def _fake_run(
+    tmp: Path, rho_nm: np.ndarray, gini_nm: np.ndarray, converged, mech=None, min_ratio=None
+) -> Path:
     """A run directory holding only the analysis tables the claims read."""
     names = [f"net{k:03d}" for k in range(rho_nm.shape[0])]
     header = ["network", "converged"]
@@ -113,6 +115,9 @@ def _fake_run(tmp: Path, rho_nm: np.ndarray, gini_nm: np.ndarray, converged, mec
         [n, str(bool(c)).lower(), *rho_nm[k], *gini_nm[k]]
         for k, (n, c) in enumerate(zip(names, converged, strict=True))
     ]
+    if min_ratio is not None:
+        header.append("min_ratio")
+        rows = [[*r, v] for r, v in zip(rows, min_ratio, strict=True)]
     _write_csv(tmp / "analysis" / "networks.csv", header, rows)
     if mech is not None:
         prow = []
@@ -181,6 +186,26 @@ def test_claims_inconclusive_with_too_few_converged_networks(tmp_path):
     assert "mechanism columns" in claims[2].details["reason"]
 
 
+def test_relaxed_criterion_tests_the_claims_on_networks_near_convergence(tmp_path):
+    rng = np.random.default_rng(4)
+    k = 8
+    rho = np.array([-0.1, -0.3, -0.5, -0.7]) + rng.normal(0, 0.03, (k, 4))
+    gini = np.array([0.2, 0.3, 0.45, 0.6]) + rng.normal(0, 0.02, (k, 4))
+    ratios = [0.995, 0.992, 0.985, 0.981, 0.98, 0.983, 0.979, float("nan")]
+    converged = [r >= 0.99 for r in ratios]
+    run = _fake_run(tmp_path, rho, gini, converged, min_ratio=ratios)
+    ens = load_ensemble(run)
+    assert [c.verdict for c in C.evaluate_claims([ens])[:2]] == [C.INCONCLUSIVE] * 2
+    n, relaxed = C.evaluate_relaxed_claims(ens)
+    assert n == 6  # >= 0.98: the boundary counts, 0.979 and a missing ratio do not
+    assert [c.verdict for c in relaxed[:2]] == [C.SUPPORTED] * 2
+    assert any("(n=6)" in line for line in relaxed[0].numbers)
+    # the relaxed view is a copy: the ensemble's own converged column is untouched
+    assert int(ens.converged_mask().sum()) == 2
+    no_ratio = _fake_run(tmp_path / "b", rho, gini, converged)
+    assert C.evaluate_relaxed_claims(load_ensemble(no_ratio)) is None
+
+
 # -- the page end to end ----------------------------------------------------------------------
 
 
@@ -214,6 +239,7 @@ def test_report_page_figures_and_files(report):
     assert index == run / "report" / "index.html"
     html = index.read_text()
     assert 'id="claims-table"' in html and html.count('class="claim"') == 5
+    assert html.count('class="relaxed"') == 5 and "Relaxed criterion" in html
     assert "http://" not in html and "https://" not in html  # self-contained
     for key in (
         "fig1_task",

@@ -26,7 +26,12 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from rhythmswitch.report.claims import Claim, evaluate_claims
+from rhythmswitch.report.claims import (
+    RELAXED_MIN_RATIO,
+    Claim,
+    evaluate_claims,
+    evaluate_relaxed_claims,
+)
 from rhythmswitch.report.data import Ensemble, MissingData, load_ensemble, pick_representative
 from rhythmswitch.report.figures import (
     MECH_LABELS,
@@ -354,18 +359,25 @@ def _ensure_analysis(run_dir: Path, quiet: bool) -> str | None:
     return None
 
 
-def _claim_rows(claims: list[Claim]) -> list[dict]:
-    return [
-        {
-            "number": c.number,
-            "statement": c.statement,
-            "numbers": c.numbers,
-            "verdict": c.verdict,
-            "css": c.verdict.replace(" ", "-"),
-            "rule": c.rule,
-        }
-        for c in claims
-    ]
+def _claim_rows(claims: list[Claim], relaxed: list[Claim] | None = None) -> list[dict]:
+    by_number = {c.number: c for c in relaxed or []}
+    rows = []
+    for c in claims:
+        r = by_number.get(c.number)
+        rows.append(
+            {
+                "number": c.number,
+                "statement": c.statement,
+                "numbers": c.numbers,
+                "verdict": c.verdict,
+                "css": c.verdict.replace(" ", "-"),
+                "rule": c.rule,
+                "relaxed": r.verdict if r is not None else "",
+                "relaxed_css": r.verdict.replace(" ", "-") if r is not None else "",
+                "relaxed_numbers": r.numbers if r is not None else [],
+            }
+        )
+    return rows
 
 
 def build_report(run_dirs: list[Path], *, quiet: bool = False) -> Path:
@@ -386,6 +398,7 @@ def build_report(run_dirs: list[Path], *, quiet: bool = False) -> Path:
     main = ensembles[0]
     out_dir = main.run_dir / REPORT_DIR
     claims = evaluate_claims(ensembles)
+    relaxed = evaluate_relaxed_claims(main)
     figs, written = make_figures(main, out_dir)
     try:
         rep = pick_representative(main)
@@ -413,7 +426,9 @@ def build_report(run_dirs: list[Path], *, quiet: bool = False) -> Path:
         n_converged=int(main.converged_mask().sum()),
         representative=rep,
         mode_names=main.mode_names,
-        claims=_claim_rows(claims),
+        claims=_claim_rows(claims, relaxed[1] if relaxed else None),
+        relaxed_min_ratio=RELAXED_MIN_RATIO,
+        n_relaxed=relaxed[0] if relaxed else None,
         figures=figs,
         tables=[
             networks_table(main),
