@@ -997,7 +997,7 @@ def profile_entropy_bits(profiles: list[str]) -> float:
         return float("nan")
     c = np.array(list(Counter(profiles).values()), dtype=np.float64)
     p = c / c.sum()
-    return float(-(p * np.log2(p)).sum())
+    return float(0.0 - (p * np.log2(p)).sum())  # 0.0 - x: all agreeing gives 0.0, not -0.0
 
 
 def _set(profile: str) -> set[str]:

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from rhythmswitch.mechanisms import profile_entropy_bits
 from rhythmswitch.report.data import Ensemble, MissingData, Table
 from rhythmswitch.report.figures import MECH_LABELS, mechanism_codes, rho_matrix
 
@@ -320,8 +321,7 @@ def claim_4(ens: Ensemble) -> Claim:
         col = col[np.isfinite(col)].astype(int)
         cnt = Counter(col.tolist())
         if col.size:
-            freq = np.array(list(cnt.values()), float) / col.size
-            entropy = float(-(freq * np.log2(freq)).sum())
+            entropy = profile_entropy_bits([str(c) for c in col.tolist()])
             top = ", ".join(f"{MECH_LABELS[c]} x{k}" for c, k in cnt.most_common())
             numbers.append(f"{lab}: {top} (entropy {entropy:.2f} bit)")
         if sum(1 for k in cnt.values() if k >= 2) >= 2:
