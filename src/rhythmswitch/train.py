@@ -692,26 +692,21 @@ def train_ensemble(
             ran = ~np.isnan(vals) | ~oks[:, j]
             book.history[k].extend(float(v) for v in vals[ran])
             book.iteration[k] += int(ran.sum())
-            bad = int((~oks[:, j]).sum())
-            if bad:
-                book.rollbacks[k] += bad
-                log.warning(
-                    "member seed=%d: non-finite loss/gradient at iteration ~%d; rolled back, "
-                    "step scaled to %.3g",
-                    seeds[k],
-                    book.iteration[k],
-                    float(st.lr_scale[k]),
-                )
-            jumps = int(spikes_now[k] - spikes_before[k])
-            if jumps:
-                book.rollbacks[k] += jumps
-                log.warning(
-                    "member seed=%d: loss jumped far above its best around iteration %d; returned "
-                    "to the best weights of the stage, step scaled to %.3g",
-                    seeds[k],
-                    book.iteration[k],
-                    float(st.lr_scale[k]),
-                )
+            events = (
+                (int((~oks[:, j]).sum()), "non-finite loss/gradient; rolled back"),
+                (int(spikes_now[k] - spikes_before[k]), "loss jumped far above its best of the "
+                 "stage; returned to those weights"),
+            )  # fmt: skip
+            for count, what in events:
+                if count:
+                    book.rollbacks[k] += count
+                    log.warning(
+                        "member seed=%d at iteration ~%d: %s, step scaled to %.3g",
+                        seeds[k],
+                        book.iteration[k],
+                        what,
+                        float(st.lr_scale[k]),
+                    )
             if best_now[k] < tr.goal_loss and np.isnan(book.time_to_goal_s[k]):
                 book.time_to_goal_s[k] = now - t_start
         book.elapsed_s = now - t_start
