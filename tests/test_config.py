@@ -45,13 +45,13 @@ def test_overrides_apply_and_type_check():
             "window_steps=2000",
             "task.bands_hz=canonical",
             "model.tau_lo_s=5e-3",
-            "train.curriculum=[[500, 10]]",
+            "train.curriculum=[[500, 10], [1000, 5, 1.5]]",
             "seed=7",
         ],
     )
     assert cfg.train.batch_size == 16 and cfg.model.tau_init == "loguniform"
     assert cfg.task.window_steps == 2000 and cfg.task.bands_hz == CANONICAL_BANDS_HZ
-    assert cfg.train.curriculum == ((500, 10),) and cfg.seed == 7
+    assert cfg.train.curriculum == ((500, 10), (1000, 5, 1.5)) and cfg.seed == 7
     assert isinstance(cfg.model.tau_lo_s, float)
 
 
@@ -72,6 +72,11 @@ def test_overrides_apply_and_type_check():
         ("model.train_tau=3", "true or false"),
         ("n_networks=0", "n_networks"),
         ("batch_size", "key=value"),
+        ("train.curriculum=[[500]]", "train.curriculum[0]"),
+        ("train.curriculum=[[500, 10], [1000, 5, -1]]", "train.curriculum[1]"),
+        ("train.curriculum=[[500, 10, 1.0, 2]]", "[window_steps, iters, sigma_scale]"),
+        ("train.curriculum=[[500, 10.5]]", "[window_steps, iters]"),
+        ("train.curriculum=[[2, 10]]", "window_steps >= 4"),
     ],
 )
 def test_bad_overrides_name_field_and_value(item, needle):

@@ -114,6 +114,21 @@ def test_sigma_scale_sets_the_training_noise_only():
     assert off.history[0] != noisy.history[0]
 
 
+def test_a_curriculum_stage_can_set_its_own_training_noise():
+    from rhythmswitch.train import stages
+
+    cfg = _cfg("model.sigma=0.1", "train.curriculum=[[100, 3, 2.0], [150, 2]]")
+    assert [tuple(s) for s in stages(cfg)] == [(0, 100, 2.0), (3, 150, 1.0), (5, 200, 1.0)]
+    # the first stage, noisy at 2 x sigma, is bit for bit a run at train.sigma_scale = 2 ...
+    staged = train_ensemble(_cfg("model.sigma=0.1", "train.curriculum=[[200, 3, 2.0]]"), seeds=[4])
+    plain = train_ensemble(_cfg("model.sigma=0.1", "train.sigma_scale=2.0"), seeds=[4])
+    np.testing.assert_array_equal(staged.history[0][:3], plain.history[0][:3])
+    # ... and the stages after it return to train.sigma_scale
+    base = train_ensemble(_cfg("model.sigma=0.1"), seeds=[4])
+    assert staged.history[0][:3] != base.history[0][:3]
+    assert staged.history[0][3:] != plain.history[0][3:]
+
+
 def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
     import inspect
 

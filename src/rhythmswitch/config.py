@@ -232,8 +232,10 @@ class TrainConfig:
     ``lr_schedule``: ``constant`` or ``cosine`` (cosine decay from ``learning_rate`` to
     ``learning_rate * lr_final_frac`` over ``max_iters``, after ``warmup_iters`` linear warm-up).
     ``curriculum``: optional ``[[window_steps, iters], ...]`` stages; each stage trains with that
-    loss window for that many iterations, and the last stage uses ``task.window_steps`` for the
-    rest.  ``stop_on_eval``: every ``eval_every`` iterations, evaluate the current weights of each
+    loss window for that many iterations, and the last stage uses ``task.window_steps`` (and
+    ``sigma_scale``) for the rest.  A stage written ``[window_steps, iters, sigma_scale]`` also
+    sets its own training-noise scale (a noise curriculum); without it the stage uses
+    ``sigma_scale``.  ``stop_on_eval``: every ``eval_every`` iterations, evaluate the current weights of each
     member whose median training loss over those iterations is at most ``eval_below_loss`` on
     the METHOD section 6 protocols, keep the best-evaluated weights as its result and stop it
     once it meets that criterion.
@@ -277,7 +279,7 @@ class TrainConfig:
     max_iters: int = 50_000
     goal_loss: float = 1e-6
     converge_loss: float = 2e-5
-    curriculum: tuple[tuple[int, int], ...] = ()
+    curriculum: tuple[tuple[Any, ...], ...] = ()
     iters_per_call: int = 10
     group_size: int = 0
     checkpoint_every_s: float = 120.0
@@ -306,16 +308,27 @@ class TrainConfig:
         _check_int("train.max_iters", self.max_iters, 1)
         _check_float("train.goal_loss", self.goal_loss, 0.0)
         _check_float("train.converge_loss", self.converge_loss, 0.0)
-        try:
-            stages = tuple((int(w), int(n)) for w, n in self.curriculum)
-        except (TypeError, ValueError):
-            _fail(
-                "train.curriculum", self.curriculum, "must be a list of [window_steps, iters] pairs"
-            )
-        for k, (w, n) in enumerate(stages):
-            if w < 4 or n < 1:
-                _fail(f"train.curriculum[{k}]", [w, n], "needs window_steps >= 4 and iters >= 1")
-        object.__setattr__(self, "curriculum", stages)
+        stages: list[tuple[Any, ...]] = []
+        for k, stage in enumerate(self.curriculum):
+            try:
+                w, n, *rest = stage
+                entry = (int(w), int(n), *(float(v) for v in rest))
+                if int(w) != w or int(n) != n or len(entry) > 3:
+                    raise ValueError
+            except (TypeError, ValueError):
+                _fail(
+                    f"train.curriculum[{k}]",
+                    stage,
+                    "must be [window_steps, iters] or [window_steps, iters, sigma_scale]",
+                )
+            if entry[0] < 4 or entry[1] < 1:
+                _fail(
+                    f"train.curriculum[{k}]", list(stage), "needs window_steps >= 4 and iters >= 1"
+                )
+            if len(entry) == 3 and not (math.isfinite(entry[2]) and entry[2] >= 0):
+                _fail(f"train.curriculum[{k}]", list(stage), "needs a finite sigma_scale >= 0")
+            stages.append(entry)
+        object.__setattr__(self, "curriculum", tuple(stages))
         _check_int("train.iters_per_call", self.iters_per_call, 1)
         _check_int("train.group_size", self.group_size, 0)
         _check_float("train.checkpoint_every_s", self.checkpoint_every_s, 0.0)

@@ -457,24 +457,41 @@ def init_member_state(
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
 
 
-def stage_windows(cfg: RunConfig) -> list[tuple[int, int]]:
-    """(first iteration, window_steps) of every curriculum stage, ending with the task window."""
+class Stage(NamedTuple):
+    """One curriculum stage: its first iteration, loss window and training-noise scale."""
+
+    start: int
+    window_steps: int
+    sigma_scale: float
+
+
+def stages(cfg: RunConfig) -> list[Stage]:
+    """Every curriculum stage in order, ending with the task window (``train.curriculum``)."""
     out, it = [], 0
-    for w, n in cfg.train.curriculum:
-        out.append((it, w))
+    for w, n, *rest in cfg.train.curriculum:
+        out.append(Stage(it, w, float(rest[0]) if rest else cfg.train.sigma_scale))
         it += n
-    out.append((it, cfg.task.window_steps))
+    out.append(Stage(it, cfg.task.window_steps, cfg.train.sigma_scale))
     return out
 
 
-def window_at(cfg: RunConfig, iteration: int) -> tuple[int, int]:
-    """(window_steps, iterations until the stage ends) at ``iteration``."""
-    stages = stage_windows(cfg)
-    for k, (start, w) in enumerate(stages):
-        end = stages[k + 1][0] if k + 1 < len(stages) else cfg.train.max_iters
-        if start <= iteration < end:
-            return w, end - iteration
-    return stages[-1][1], cfg.train.max_iters - iteration
+def stage_at(cfg: RunConfig, iteration: int) -> tuple[int, Stage, int]:
+    """(index, stage, iterations until the stage ends) at ``iteration``."""
+    all_stages = stages(cfg)
+    for k, stage in enumerate(all_stages):
+        end = all_stages[k + 1].start if k + 1 < len(all_stages) else cfg.train.max_iters
+        if stage.start <= iteration < end:
+            return k, stage, end - iteration
+    return len(all_stages) - 1, all_stages[-1], cfg.train.max_iters - iteration
+
+
+def stage_config(cfg: RunConfig, stage: Stage) -> RunConfig:
+    """``cfg`` with the stage's training-noise scale (the compiled step reads it from there)."""
+    if stage.sigma_scale == cfg.train.sigma_scale:
+        return cfg
+    return dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, sigma_scale=stage.sigma_scale)
+    )
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -495,7 +512,7 @@ class _Book:
     rollbacks: np.ndarray
     eval_passed: np.ndarray
     last_eval: np.ndarray
-    window: np.ndarray
+    stage: np.ndarray  # 1 + the curriculum stage each member last trained in (0: none yet)
     elapsed_s: float = 0.0
 
 
@@ -519,7 +536,7 @@ def save_checkpoint(
         rollbacks=book.rollbacks,
         eval_passed=book.eval_passed,
         last_eval=book.last_eval,
-        window=book.window,
+        stage=book.stage,
         elapsed_s=np.asarray(book.elapsed_s),
         config=np.asarray(config_fingerprint(cfg)),
     )
@@ -568,7 +585,7 @@ def restore_checkpoint(
         book.rollbacks[k] = int(arrays["rollbacks"][i])
         book.eval_passed[k] = bool(arrays["eval_passed"][i])
         book.last_eval[k] = int(arrays["last_eval"][i])
-        book.window[k] = int(arrays["window"][i]) if "window" in arrays else 0
+        book.stage[k] = int(arrays["stage"][i]) if "stage" in arrays else 0
     book.elapsed_s = float(arrays["elapsed_s"])
     log.info("resumed %d member(s) from %s", len(pairs), path)
     return st, book
@@ -617,7 +634,7 @@ def train_ensemble(
         rollbacks=np.zeros(k_total, np.int64),
         eval_passed=np.zeros(k_total, bool),
         last_eval=np.zeros(k_total, np.int64),
-        window=np.zeros(k_total, np.int64),
+        stage=np.zeros(k_total, np.int64),
     )
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
@@ -661,27 +678,31 @@ def train_ensemble(
     while not finished().all():
         active = np.flatnonzero(~finished())
         # members in the same curriculum stage share one compiled call (at most group_size)
-        stage = [window_at(cfg, int(book.iteration[k])) for k in active]
-        window = stage[0][0]
-        same = np.array([w == window for w, _ in stage])
-        lefts = np.array([left for _, left in stage])[same]
+        at = [stage_at(cfg, int(book.iteration[k])) for k in active]
+        index, stage = at[0][0], at[0][1]
+        same = np.array([i == index for i, _, _ in at])
+        lefts = np.array([left for _, _, left in at])[same]
         active = active[same]
         lefts = np.minimum(lefts, tr.max_iters - book.iteration[active])
         if tr.group_size:
             active, lefts = active[: tr.group_size], lefts[: tr.group_size]
         n_iters = int(min(tr.iters_per_call, lefts.min()))
-        # a new curriculum stage scores longer windows: its best weights start afresh
-        entering = active[book.window[active] != window]
+        # a new curriculum stage scores other windows or noise: its best weights start afresh
+        entering = active[book.stage[active] != index + 1]
         if entering.size:
             st = st._replace(
                 best_loss=st.best_loss.at[entering].set(jnp.inf),
                 loss_ema=st.loss_ema.at[entering].set(jnp.inf),
                 anchor_loss=st.anchor_loss.at[entering].set(jnp.inf),
             )
-            book.window[entering] = window
+            book.stage[entering] = index + 1
         spikes_before = np.asarray(st.spikes)
         part, losses, oks = run_members(
-            cfg, _take(st, active), window, n_iters, book.iteration[active]
+            stage_config(cfg, stage),
+            _take(st, active),
+            stage.window_steps,
+            n_iters,
+            book.iteration[active],
         )
         st = _put(st, part, active)
         now = time.perf_counter()
