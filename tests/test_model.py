@@ -75,6 +75,25 @@ def test_noisy_simulation_is_reproducible_and_uses_the_noise():
     assert np.abs(a - c).max() > 1e-4
 
 
+def test_noise_gain_scales_each_units_noise():
+    net = random_network(n=8, m=4, seed=5)
+    u = np.zeros((200, 4))
+    u[10:40, 1] = 1.0
+    gain = np.array([1.0, 0.0, 2.0, 0.5, 0.0, 1.0, 1.0, 3.0])
+    got = simulate(net, u, sigma=0.1, noise_seed=3, noise_gain_n=gain).z_t
+    xi = np.asarray(noise_array(3, 200, (8,)), np.float64)
+    x, zs = np.zeros(8), []
+    for t in range(200):
+        drive = net.W_in @ u[t] + net.b + net.W_rec @ np.tanh(x) + 0.1 * gain * xi[t]
+        x = (1 - net.a) * x + net.a * drive
+        zs.append(np.tanh(x).mean())
+    np.testing.assert_allclose(got, zs, atol=2e-5)
+    ones = simulate(net, u, sigma=0.1, noise_seed=3, noise_gain_n=np.ones(8)).z_t
+    np.testing.assert_array_equal(ones, simulate(net, u, sigma=0.1, noise_seed=3).z_t)
+    with pytest.raises(ValueError, match="noise_gain_n"):
+        simulate(net, u, sigma=0.1, noise_gain_n=np.ones(7))
+
+
 def test_hash_noise_is_standard_normal_and_uncorrelated():
     xi = np.asarray(noise_array(12345, 400, (50, 100))).ravel()
     assert np.all(np.isfinite(xi))

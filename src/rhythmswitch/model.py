@@ -276,11 +276,13 @@ def simulate(
     x0_n: np.ndarray | None = None,
     sigma: float = 0.0,
     noise_seed: int | None = None,
+    noise_gain_n: np.ndarray | None = None,
 ) -> Trajectory:
     """Simulate a network file on an input (T, M) from ``x0`` (default 0).
 
     With ``sigma > 0`` the noise is the :func:`hash_normal` stream ``noise_seed`` (default 0),
-    so a noisy run is reproducible bit for bit.
+    so a noisy run is reproducible bit for bit.  ``noise_gain_n`` (N,) multiplies each unit's
+    noise (default 1 everywhere): 0/1 masks tell whose noise makes what in the output.
     """
     u = jnp.asarray(u_tm, jnp.float32)
     if u.ndim != 2 or u.shape[1] != net.n_modes:
@@ -289,6 +291,13 @@ def simulate(
     noise = None
     if sigma > 0:
         noise = noise_array(0 if noise_seed is None else noise_seed, u.shape[0], (net.n_units,))
+        if noise_gain_n is not None:
+            gain = np.asarray(noise_gain_n, np.float32)
+            if gain.shape != (net.n_units,) or not np.all(np.isfinite(gain)):
+                raise ValueError(
+                    f"noise_gain_n must be {net.n_units} finite numbers, got shape {gain.shape}"
+                )
+            noise = noise * jnp.asarray(gain)
     w_rec, w_in, b, a = _net_arrays(net, jnp.float32)
     xs = _run_jit(w_rec, w_in, b, a, u, x0, noise, float(sigma), form=net.form)
     x = np.asarray(xs)
