@@ -129,30 +129,6 @@ def test_a_curriculum_stage_can_set_its_own_training_noise():
     assert staged.history[0][3:] != plain.history[0][3:]
 
 
-def test_weight_avg_is_a_running_average_of_the_weights():
-    from rhythmswitch.train import init_member_state, make_ensemble_step, make_optimizer
-
-    cfg = _cfg("train.weight_avg=0.8")
-    opt = make_optimizer(cfg)
-    step = jax.jit(make_ensemble_step(cfg, cfg.task.window_steps, opt))
-    st = init_member_state(cfg, [3, 4], opt)
-    expected = _leaves(st.params)
-    for it in range(4):
-        st, _ = step(st, jax.numpy.full((2,), it, jax.numpy.int32))
-        expected = [0.8 * m + 0.2 * p for m, p in zip(expected, _leaves(st.params), strict=True)]
-    for got, want in zip(_leaves(st.avg_params), expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-    assert not np.allclose(_leaves(st.avg_params)[0], _leaves(st.params)[0])
-    # off (the default): the average is never touched
-    off = _cfg()
-    st0 = init_member_state(off, [3, 4], opt)
-    st1, _ = jax.jit(make_ensemble_step(off, off.task.window_steps, opt))(
-        st0, jax.numpy.zeros((2,), jax.numpy.int32)
-    )
-    for a, b in zip(_leaves(st1.avg_params), _leaves(st0.params), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
     import inspect
 

@@ -260,11 +260,6 @@ class TrainConfig:
     ``spike_factor`` x the anchor's and above ``spike_floor``, the member returns to its anchor
     and its step is halved (a *spike rollback*, logged and counted in ``rollbacks``): Adam at a
     low loss can step out of a solution and not find its way back.
-    ``weight_avg``: 0 (off) or the decay d in (0, 1) of a running average of each member's
-    weights within the current curriculum stage (avg <- d avg + (1 - d) weights after every
-    update; about 1 / (1 - d) iterations).  With ``stop_on_eval`` the averaged weights, not the
-    current ones, are the candidates the evaluation scores and keeps: the average carries less
-    of the last batches' gradient noise.
     ``sigma_scale``: training trials use noise ``sigma_scale * model.sigma``; the model's sigma
     (and so the evaluation's noisy runs) is unchanged.
 
@@ -302,7 +297,6 @@ class TrainConfig:
     sigma_scale: float = 1.0
     spike_factor: float = 0.0
     spike_floor: float = 0.01
-    weight_avg: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -361,9 +355,6 @@ class TrainConfig:
         if not (self.spike_factor == 0.0 or self.spike_factor > 1.0):
             _fail("train.spike_factor", self.spike_factor, "must be 0 (off) or > 1")
         _check_float("train.spike_floor", self.spike_floor, 0.0, strict=True)
-        _check_float("train.weight_avg", self.weight_avg, 0.0)
-        if not self.weight_avg < 1.0:
-            _fail("train.weight_avg", self.weight_avg, "must be 0 (off) or in (0, 1)")
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

@@ -69,7 +69,6 @@ class MemberState(NamedTuple):
     anchor_opt: Any  # their Adam state
     anchor_loss: jax.Array  # (K,) loss_ema there; inf when unset
     spikes: jax.Array  # (K,) int32, spike rollbacks so far
-    avg_params: Params  # running average of the weights in this stage (``weight_avg``)
 
 
 @dataclass
@@ -290,7 +289,6 @@ def make_ensemble_step(
     model = cfg.model
 
     spike_factor, spike_floor = cfg.train.spike_factor, cfg.train.spike_floor
-    avg_decay = cfg.train.weight_avg
 
     def update(st: MemberState, grads: Params, loss: jax.Array, grads_ok: jax.Array):
         if not model.train_tau:
@@ -313,12 +311,6 @@ def make_ensemble_step(
         )
         if spike_factor:
             new = spike_guard(st, new, loss, ok, spike_factor, spike_floor)
-        if avg_decay:
-            new = new._replace(
-                avg_params=jax.tree_util.tree_map(
-                    lambda m, p: avg_decay * m + (1.0 - avg_decay) * p, st.avg_params, new.params
-                )
-            )
         return new, (jnp.where(ok, loss, jnp.nan), ok)
 
     def ensemble_step(st: MemberState, it: jax.Array):
@@ -457,7 +449,6 @@ def init_member_state(
             anchor_opt=opt_state,
             anchor_loss=jnp.asarray(jnp.inf, jnp.float32),
             spikes=jnp.asarray(0, jnp.int32),
-            avg_params=params,
         )
 
     if initial is not None and len(initial) != len(seeds):
@@ -703,7 +694,6 @@ def train_ensemble(
                 best_loss=st.best_loss.at[entering].set(jnp.inf),
                 loss_ema=st.loss_ema.at[entering].set(jnp.inf),
                 anchor_loss=st.anchor_loss.at[entering].set(jnp.inf),
-                avg_params=_put(st.avg_params, _take(st.params, entering), entering),
             )
             book.stage[entering] = index + 1
         spikes_before = np.asarray(st.spikes)
@@ -827,9 +817,7 @@ def _check_criterion(
         recent = recent[np.isfinite(recent)]
         if recent.size == 0 or float(np.median(recent)) > tr.eval_below_loss:
             continue
-        # with weight averaging the running average is the candidate: it carries less of the
-        # last batches' gradient noise than the current weights
-        params = _take(st.avg_params if tr.weight_avg else st.params, np.array(k))
+        params = _take(st.params, np.array(k))
         net = member_network(cfg, params, seeds[k])
         # the noise-free sequence alone first (one run instead of 26): its smallest ratio
         # bounds the full evaluation's, so weights that cannot beat the best so far stop here
