@@ -147,3 +147,16 @@ def test_initialisations():
     )
     tau = task.dt_s / np.asarray(p.tau_raw)
     assert tau.min() >= 0.005 * 0.999 and tau.max() <= 0.3 * 1.001 and np.ptp(np.log(tau)) > 3
+
+
+def test_w_rec_mean_shifts_only_the_mean():
+    task = TaskConfig()
+    key = jax.random.PRNGKey(2)
+    base = np.asarray(init_params(ModelConfig(), task, key=key).w_rec)
+    shifted = np.asarray(init_params(ModelConfig(w_rec_mean=0.8), task, key=key).w_rec)
+    np.testing.assert_allclose(shifted - base, 0.8 / 100, atol=1e-7)
+    # an outlier eigenvalue near the mean along the uniform direction, the bulk unchanged
+    eig = np.linalg.eigvals(
+        np.asarray(init_params(ModelConfig(w_rec_mean=3.0), task, key=key).w_rec)
+    )
+    assert np.abs(eig - 3.0).min() < 0.3

@@ -192,6 +192,9 @@ class ModelConfig:
     ``tau_init``: ``constant`` (every neuron at ``tau_init_s``) or ``loguniform`` on
     [``tau_lo_s``, ``tau_hi_s``].  ``train_tau = false`` freezes tau (a control).
     ``form``: ``current`` (the paper's x-update with r = tanh(x)) or ``rate`` (the seed's sketch).
+    ``w_rec_gain``, ``w_rec_mean``: W_rec starts as N(w_rec_mean / N, w_rec_gain^2 / N) (the
+    paper: mean 0, gain 1); a positive mean adds an outlier eigenvalue ~ w_rec_mean along the
+    uniform direction, the one the population output z reads.
     """
 
     n_units: int = 100
@@ -204,6 +207,7 @@ class ModelConfig:
     tau_min_s: float = 0.001
     train_tau: bool = True
     w_rec_gain: float = 1.0
+    w_rec_mean: float = 0.0
     sigma: float = 0.1
     x0_std: float = 0.01
 
@@ -221,6 +225,7 @@ class ModelConfig:
         if not isinstance(self.train_tau, bool):
             _fail("model.train_tau", self.train_tau, "must be true or false")
         _check_float("model.w_rec_gain", self.w_rec_gain, 0.0)
+        _check_float("model.w_rec_mean", self.w_rec_mean)
         _check_float("model.sigma", self.sigma, 0.0)
         _check_float("model.x0_std", self.x0_std, 0.0)
 

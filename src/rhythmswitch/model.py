@@ -85,10 +85,13 @@ def project(params: Params, model: ModelConfig) -> Params:
 
 
 def init_params(model: ModelConfig, task: TaskConfig, *, key: jax.Array) -> Params:
-    """METHOD section 2: W_rec ~ N(0, gain^2/N), W_in ~ U(+-sqrt(6/(N+M))), b = 0, tau init."""
+    """METHOD section 2: W_rec ~ N(mean/N, gain^2/N) (paper: mean 0, gain 1),
+    W_in ~ U(+-sqrt(6/(N+M))), b = 0, tau init."""
     n, m = model.n_units, task.n_modes
     k_rec, k_in, k_tau = jax.random.split(key, 3)
     w_rec = model.w_rec_gain * jax.random.normal(k_rec, (n, n), jnp.float32) / np.sqrt(n)
+    if model.w_rec_mean:
+        w_rec = w_rec + model.w_rec_mean / n
     lim = np.sqrt(6.0 / (n + m))
     w_in = jax.random.uniform(k_in, (n, m), jnp.float32, -lim, lim)
     b = jnp.zeros((n,), jnp.float32)
