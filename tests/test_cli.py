@@ -44,3 +44,33 @@ def test_different_config_in_same_dir_is_refused(tmp_path, capsys):
     assert _train(out, 1, 5) == 0
     rc = _train(out, 1, 6)
     assert rc == 2 and "different configuration" in capsys.readouterr().err
+
+
+def test_train_init_from_starts_from_the_given_networks(tmp_path, capsys):
+    first = tmp_path / "first"
+    assert _train(first, 2, 5) == 0
+    # one iteration: the best-loss weights are the weights the loss was computed on, i.e. the
+    # starting weights, so the new files must hold exactly the old networks
+    again = tmp_path / "again"
+    args = ["--preset", "tiny", "--init-from", str(first), "--out", str(again), "-q"]
+    assert main(["train", *args, "--set", "train.max_iters=1"]) == 0
+    old = sorted((first / "networks").glob("*.npz"))
+    new = sorted((again / "networks").glob("*.npz"))
+    assert len(new) == 2  # n_networks taken from the number of files
+    for a, b in zip(old, new, strict=True):
+        na, nb = load_network(a), load_network(b)
+        for key in ("W_rec", "W_in", "b", "a"):
+            np.testing.assert_allclose(getattr(nb, key), getattr(na, key), rtol=1e-6, atol=1e-7)
+    # ... and a fresh run's first weights are not those
+    fresh = tmp_path / "fresh"
+    assert _train(fresh, 2, 1) == 0
+    assert not np.allclose(load_network(fresh / "networks" / "net043.npz").W_rec, na.W_rec)
+    # one file per member, files that fit the model, a path that exists
+    bad = [
+        (["--networks", "3", "--init-from", str(first)], "n_networks = 3"),
+        (["--init-from", str(tmp_path / "nope")], "no such file"),
+        (["--init-from", str(first), "--set", "model.n_units=8"], "init_from"),
+    ]
+    for extra, needle in bad:
+        rc = main(["train", "--preset", "tiny", "--out", str(tmp_path / "x"), "-q", *extra])
+        assert rc == 2 and needle in capsys.readouterr().err

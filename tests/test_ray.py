@@ -96,3 +96,23 @@ def test_ray_analysis_equals_local_analysis(ray_cluster, tmp_path):
                 np.testing.assert_allclose(float(b[key]), float(a[key]), rtol=1e-9, atol=1e-12)
             except ValueError:
                 assert b[key] == a[key], key
+
+
+def test_ray_training_from_network_files_equals_local(ray_cluster, tmp_path):
+    """``init_from`` on Ray: the driver reads the files and ships the weights to the workers."""
+    start = tmp_path / "start"
+    start.mkdir()
+    for k in range(3):
+        save_network(random_network(n=16, m=4, seed=k, gain=0.9), start / f"n{k}.npz")
+    cfg = apply_overrides(
+        get_preset("tiny"), ["n_networks=3", "train.max_iters=4", f"init_from={start}"]
+    )
+    local = train_run(cfg, tmp_path / "local")
+    remote = train_run_ray(cfg, tmp_path / "ray", chunk_size=2)
+    for a, b in zip(local, remote, strict=True):
+        na, nb = load_network(a), load_network(b)
+        for key in ("W_rec", "W_in", "b", "a"):
+            np.testing.assert_allclose(getattr(nb, key), getattr(na, key), rtol=1e-5, atol=1e-6)
+    # and the start really was those files: member 1 began at n1.npz's weights
+    first = load_network(start / "n1.npz")
+    assert np.abs(load_network(local[1]).W_rec - first.W_rec).max() < 0.05

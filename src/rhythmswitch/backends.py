@@ -99,16 +99,20 @@ def ray_map(
         return results
 
 
-def train_chunk(cfg: RunConfig, seeds: list[int]) -> list[tuple[Any, dict]]:
+def train_chunk(
+    cfg: RunConfig, seeds: list[int], initial: list | None = None
+) -> list[tuple[Any, dict]]:
     """Train ``seeds`` as one ensemble (runs inside a Ray task); (best params, info) per seed.
 
-    Parameters come back as NumPy arrays so that they pickle without JAX device buffers.
+    ``initial``: the members' starting weights (``init_from``, read by the driver: workers
+    need no shared filesystem).  Parameters come back as NumPy arrays so that they pickle
+    without JAX device buffers.
     """
     import jax
 
     from rhythmswitch.train import train_ensemble
 
-    result = train_ensemble(cfg, seeds=list(seeds))
+    result = train_ensemble(cfg, seeds=list(seeds), initial=initial)
     out = []
     for k, seed in enumerate(result.seeds):
         params = jax.tree_util.tree_map(np.asarray, result.best_params[k])
@@ -148,6 +152,7 @@ def train_run_ray(
         CONFIG_FILE,
         check_run_dir,
         finished_seeds,
+        initial_params,
         member_seeds,
         write_member,
         write_training_tables,
@@ -183,7 +188,7 @@ def train_run_ray(
 
         ray_map(
             _train_chunk_item,
-            [(cfg, chunk) for chunk in chunks],
+            [(cfg, chunk, _as_numpy(initial_params(cfg, chunk))) for chunk in chunks],
             address,
             num_cpus=num_cpus,
             on_result=write_chunk,
@@ -195,9 +200,15 @@ def train_run_ray(
     return [out / "networks" / f"{member_name(s)}.npz" for s in seeds]
 
 
-def _train_chunk_item(item: tuple[RunConfig, list[int]]) -> list[tuple[Any, dict]]:
-    cfg, seeds = item
-    return train_chunk(cfg, seeds)
+def _as_numpy(params: list | None) -> list | None:
+    import jax
+
+    return None if params is None else [jax.tree_util.tree_map(np.asarray, p) for p in params]
+
+
+def _train_chunk_item(item: tuple[RunConfig, list[int], list | None]) -> list[tuple[Any, dict]]:
+    cfg, seeds, initial = item
+    return train_chunk(cfg, seeds, initial)
 
 
 __all__ = ["ray_map", "ray_session", "require_ray", "train_chunk", "train_run_ray"]

@@ -62,6 +62,13 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     """Preset, then --networks/--seed, then --set overrides; validated before any work."""
     cfg = get_preset(args.preset)
     top = []
+    init_from = getattr(args, "init_from", None)
+    if init_from:
+        from rhythmswitch.runs import init_network_files
+
+        top.append(f"init_from={init_from}")
+        if getattr(args, "networks", None) is None:  # one member per network file
+            top.append(f"n_networks={len(init_network_files(init_from))}")
     if getattr(args, "networks", None) is not None:
         top.append(f"n_networks={args.networks}")
     if getattr(args, "seed", None) is not None:
@@ -238,6 +245,13 @@ def make_parser() -> argparse.ArgumentParser:
     _add_config_args(p, "paper")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--chunk-size", type=int, default=4, help="seeds per Ray task")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="PATH",
+        help="start the members from these network files (a run directory, a folder of .npz "
+        "or one .npz; member k from the k-th file) instead of a fresh initialisation",
+    )
     _add_backend_args(p)
     p.set_defaults(func=cmd_train)
 

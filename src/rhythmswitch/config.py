@@ -369,6 +369,10 @@ class RunConfig:
     """One run: a preset name, the three configs, the base seed and the ensemble size.
 
     Member k of the ensemble uses seed ``seed + k``; its result does not depend on K.
+    ``init_from``: empty (members start from their seed's initialisation) or a run directory,
+    a folder of network files or one network file; member k then starts from the k-th file in
+    name order (its seed still draws the batches and the noise), to continue training networks
+    trained before or elsewhere.
     """
 
     preset: str = "paper"
@@ -377,12 +381,15 @@ class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.preset, str) or not self.preset:
             _fail("preset", self.preset, "must be a non-empty name")
         _check_int("seed", self.seed, 0)
         _check_int("n_networks", self.n_networks, 1)
+        if not isinstance(self.init_from, str):
+            _fail("init_from", self.init_from, "must be a path (a string) or empty")
         if self.model.tau_param == "bounded" and self.model.tau_min_s < self.task.dt_s:
             _fail(
                 "model.tau_min_s",
@@ -554,8 +561,8 @@ def apply_overrides(cfg: RunConfig, items: Iterable[str]) -> RunConfig:
         section, _, name = key.rpartition(".")
         if not section:
             owners = [s for s in _SECTIONS if name in {f.name for f in fields(getattr(cfg, s))}]
-            if name in ("seed", "n_networks"):
-                top[name] = value
+            if name in ("seed", "n_networks", "init_from"):
+                top[name] = raw.strip().strip('"') if name == "init_from" else value
                 continue
             if len(owners) != 1:
                 _fail(key, raw, "is not a known setting (use section.field, e.g. model.n_units)")

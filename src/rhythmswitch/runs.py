@@ -27,6 +27,7 @@ import numpy as np
 
 from rhythmswitch.config import ConfigError, RunConfig
 from rhythmswitch.evaluate import Evaluation, evaluate_network, write_evaluations
+from rhythmswitch.model import params_from_network
 from rhythmswitch.network import (
     Network,
     NetworkFileError,
@@ -154,6 +155,44 @@ def write_training_tables(out: str | Path) -> None:
     record(out, out / "training.csv", out / "training_summary.csv")
 
 
+def init_network_files(path: str | Path) -> list[Path]:
+    """The network files ``init_from`` names: a file, ``DIR/networks/*.npz`` or ``DIR/*.npz``."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if (p / "networks").is_dir():
+        return list_network_files(p)
+    if p.is_dir():
+        return sorted(p.glob("*.npz"))
+    raise ConfigError(f"init_from = {str(path)!r} is invalid: no such file or directory")
+
+
+def initial_params(cfg: RunConfig, seeds: list[int]) -> list | None:
+    """Starting weights of the members with ``seeds`` from ``cfg.init_from`` (None: fresh).
+
+    Member k of the run (seed ``cfg.seed + k``) starts from the k-th file; the number of files
+    must equal ``n_networks``, and every file must fit the run's model and task
+    (:func:`rhythmswitch.model.params_from_network` names a mismatching field).
+    """
+    if not cfg.init_from:
+        return None
+    files = init_network_files(cfg.init_from)
+    if len(files) != cfg.n_networks:
+        raise ConfigError(
+            f"init_from = {cfg.init_from!r} is invalid: it holds {len(files)} network file(s), "
+            f"the run has n_networks = {cfg.n_networks} (one file per member)"
+        )
+    order = member_seeds(cfg)
+    out = []
+    for s in seeds:
+        path = files[order.index(s)]
+        try:
+            out.append(params_from_network(load_network(path), cfg.model, cfg.task))
+        except (NetworkFileError, ValueError) as exc:
+            raise ConfigError(f"init_from: {path}: {exc}") from exc
+    return out
+
+
 def train_run(
     cfg: RunConfig,
     out: str | Path,
@@ -184,6 +223,7 @@ def train_run(
             checkpoint=out / "checkpoint.npz",
             progress=progress,
             on_member_done=member_done,
+            initial=initial_params(cfg, todo),
         )
         log.info("trained %d network(s) in %.1f s", len(todo), result.wall_s)
     ckpt = out / "checkpoint.npz"
