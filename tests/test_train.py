@@ -90,6 +90,52 @@ def test_curriculum_and_checkpoint_resume(tmp_path):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_checkpoint_from_before_noise_stages_resumes_in_its_stage(tmp_path):
+    """Checkpoints written before stages could set their noise stored the stage's window: a
+    member resumed in the middle of its stage keeps its best weights of that stage."""
+    cfg = _cfg("train.curriculum=[[100, 6]]", "train.max_iters=9", "train.checkpoint_every_s=0")
+    full = train_ensemble(cfg, seeds=[3])
+    ckpt = tmp_path / "ckpt.npz"
+
+    class Stop(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def stop_after_second(_p):  # the checkpoint of the first call (iteration 3) survives
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_ensemble(cfg, seeds=[3], checkpoint=ckpt, progress=stop_after_second)
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files}
+    assert arrays["stage"].tolist() == [1]
+    arrays["window"] = np.array([100])
+    del arrays["stage"]
+    np.savez(ckpt, **arrays)
+    from rhythmswitch.train import _Book, init_member_state, make_optimizer, restore_checkpoint
+
+    zeros = np.zeros(1, np.int64)
+    book = _Book(
+        iteration=zeros.copy(),
+        history=[[]],
+        time_to_goal_s=np.zeros(1),
+        rollbacks=zeros.copy(),
+        eval_passed=np.zeros(1, bool),
+        last_eval=zeros.copy(),
+        stage=zeros.copy(),
+    )
+    st = init_member_state(cfg, [3], make_optimizer(cfg))
+    _, book = restore_checkpoint(ckpt, st, book, cfg, [3])
+    # resumed at iteration 3 in the 100-step stage, known as that stage (not as entering it,
+    # which would drop its best weights of the stage)
+    assert book.iteration.tolist() == [3] and book.stage.tolist() == [1]
+    resumed = train_ensemble(cfg, seeds=[3], checkpoint=ckpt)
+    np.testing.assert_allclose(resumed.history[0], full.history[0], rtol=1e-6)
+
+
 def test_tau_lr_scale_scales_only_the_time_constant_updates():
     from rhythmswitch.model import init_params
     from rhythmswitch.train import make_optimizer

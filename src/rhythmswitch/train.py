@@ -585,7 +585,11 @@ def restore_checkpoint(
         book.rollbacks[k] = int(arrays["rollbacks"][i])
         book.eval_passed[k] = bool(arrays["eval_passed"][i])
         book.last_eval[k] = int(arrays["last_eval"][i])
-        book.stage[k] = int(arrays["stage"][i]) if "stage" in arrays else 0
+        if "stage" in arrays:
+            book.stage[k] = int(arrays["stage"][i])
+        elif "window" in arrays:  # written before stages could set their own noise
+            index, stage, _ = stage_at(cfg, int(book.iteration[k]))
+            book.stage[k] = index + 1 if stage.window_steps == int(arrays["window"][i]) else 0
     book.elapsed_s = float(arrays["elapsed_s"])
     log.info("resumed %d member(s) from %s", len(pairs), path)
     return st, book
