@@ -514,6 +514,7 @@ class _Book:
     last_eval: np.ndarray
     stage: np.ndarray  # 1 + the curriculum stage each member last trained in (0: none yet)
     elapsed_s: float = 0.0
+    eval_s: float = 0.0  # wall time of the in-training evaluations (``stop_on_eval``)
 
 
 def save_checkpoint(
@@ -645,7 +646,8 @@ def train_ensemble(
         st, book = restore_checkpoint(ckpt, st, book, cfg, seeds)
     reported = np.zeros(k_total, bool)
     out_of_time = [False]
-    t_start = time.perf_counter() - book.elapsed_s
+    t_proc = time.perf_counter()
+    t_start = t_proc - book.elapsed_s
     last_ckpt = time.perf_counter()
 
     def finished() -> np.ndarray:
@@ -750,13 +752,21 @@ def train_ensemble(
                 )
             )
         if tr.stop_on_eval:
+            t_eval = time.perf_counter()
             st = _check_criterion(cfg, st, book, active, seeds, t_start)
+            book.eval_s += time.perf_counter() - t_eval
         report_done()
         if ckpt is not None and now - last_ckpt >= tr.checkpoint_every_s:
             save_checkpoint(ckpt, st, book, cfg, seeds)
             last_ckpt = now
     if ckpt is not None:
         save_checkpoint(ckpt, st, book, cfg, seeds)
+    if tr.stop_on_eval:
+        log.info(
+            "in-training evaluations took %.1f s of %.1f s (this process)",
+            book.eval_s,
+            time.perf_counter() - t_proc,
+        )
     return TrainResult(
         seeds=seeds,
         names=[member_name(s) for s in seeds],
