@@ -160,3 +160,28 @@ def test_w_rec_mean_shifts_only_the_mean():
         np.asarray(init_params(ModelConfig(w_rec_mean=3.0), task, key=key).w_rec)
     )
     assert np.abs(eig - 3.0).min() < 0.3
+
+
+def test_simulate_batch_equals_the_reference_scan_with_explicit_noise():
+    """z computed in the loop with in-loop noise = the states of ``run`` with ``noise_array``."""
+    from rhythmswitch.model import simulate_batch
+
+    for form in ("current", "rate"):
+        net = random_network(n=10, m=4, seed=7, form=form)
+        u = np.zeros((3, 400, 4), np.float32)
+        for k in range(3):
+            u[k, 20 + 30 * k : 80 + 30 * k, k] = 1.0
+        for sigma in (0.0, 0.1):
+            got = simulate_batch(net, u, sigma=sigma, noise_seed=5)
+            noise = noise_array(5, 400, (3, 10)) if sigma else None
+            xs = run(
+                *(jnp.asarray(v, jnp.float32) for v in (net.W_rec, net.W_in, net.b, net.a)),
+                jnp.asarray(np.swapaxes(u, 0, 1)),
+                jnp.zeros((3, 10), jnp.float32),
+                noise,
+                sigma,
+                form,
+            )
+            r = np.tanh(np.asarray(xs)) if form == "current" else np.asarray(xs)
+            np.testing.assert_allclose(got, r.mean(axis=-1).T, rtol=1e-5, atol=1e-6)
+        assert np.abs(got - simulate_batch(net, u, sigma=0.1, noise_seed=6)).max() > 1e-4

@@ -32,6 +32,7 @@ a_max = dt / tau_min <= 1, so the Euler step is always stable.  :func:`a_from_ra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -308,15 +309,38 @@ def simulate(
     return Trajectory(x_tn=x, r_tn=r, z_t=r.mean(axis=1))
 
 
+@functools.partial(jax.jit, static_argnames=("form", "noisy"))
+def _run_z(w_rec, w_in, b, a, u_tbm, seed, sigma, *, form: str, noisy: bool):
+    """Population output z (T, B) from x = 0, the noise drawn inside the loop.
+
+    The same arithmetic as :func:`run` with :func:`noise_array`'s noise (lane b * N + n at step
+    t), but neither the noise nor the states are materialised: an evaluation of long trials
+    stays in cache."""
+    n_b, n = u_tbm.shape[1], w_rec.shape[0]
+    lanes = jnp.arange(n_b * n, dtype=jnp.uint32).reshape(n_b, n)
+
+    def body(x, inp):
+        t, u = inp
+        drive = u @ w_in.T + b
+        if noisy:
+            drive = drive + sigma * hash_normal(seed, t, lanes)
+        x = step(x, drive, w_rec, a, form)
+        return x, rate_of(x, form).mean(axis=-1)
+
+    steps = jnp.arange(u_tbm.shape[0], dtype=jnp.uint32)
+    _, z = jax.lax.scan(body, jnp.zeros((n_b, n), jnp.float32), (steps, u_tbm))
+    return z
+
+
 def simulate_batch(
     net: Network, u_btm: np.ndarray, *, sigma: float = 0.0, noise_seed: int = 0
 ) -> np.ndarray:
-    """Population output z for a batch of equal-length inputs from x = 0; shape (B, T)."""
+    """Population output z for a batch of equal-length inputs from x = 0; shape (B, T).
+
+    Noisy runs use the :func:`hash_normal` stream ``noise_seed``, trial b on lanes b * N + n
+    (the noise :func:`noise_array` gives for shape (B, N))."""
     u = jnp.asarray(np.swapaxes(np.asarray(u_btm, np.float32), 0, 1))  # (T, B, M)
-    n_b = u.shape[1]
-    x0 = jnp.zeros((n_b, net.n_units), jnp.float32)
-    noise = noise_array(noise_seed, u.shape[0], (n_b, net.n_units)) if sigma > 0 else None
     w_rec, w_in, b, a = _net_arrays(net, jnp.float32)
-    xs = _run_jit(w_rec, w_in, b, a, u, x0, noise, float(sigma), form=net.form)
-    r = jnp.tanh(xs) if net.form == "current" else xs
-    return np.asarray(r.mean(axis=-1)).T
+    seed = jnp.asarray(noise_seed, jnp.uint32)
+    z = _run_z(w_rec, w_in, b, a, u, seed, jnp.float32(sigma), form=net.form, noisy=bool(sigma > 0))
+    return np.asarray(z).T
