@@ -293,3 +293,13 @@ def test_training_can_start_from_given_weights():
         params_from_network(net, wrong.model, wrong.task)
     with pytest.raises(ValueError, match="2 initial weight sets for 1 seeds"):
         train_ensemble(cfg, seeds=[5], initial=[back, back])
+
+
+def test_fingerprint_counts_later_settings_only_when_used():
+    from rhythmswitch.train import config_fingerprint
+
+    base = _cfg()
+    assert "w_rec_mean" not in config_fingerprint(base)  # as written before it existed
+    assert "init_from" not in config_fingerprint(base)
+    for extra in ("model.w_rec_mean=0.5", "init_from=runs/old"):
+        assert config_fingerprint(_cfg(extra)) != config_fingerprint(base)

@@ -880,4 +880,10 @@ def config_fingerprint(cfg: RunConfig) -> str:
     d["train"].pop("iters_per_call", None)
     d["train"].pop("time_budget_s", None)
     d["train"].pop("group_size", None)
+    # settings added later leave the fingerprint of configs that do not use them unchanged,
+    # so checkpoints written before they existed still resume
+    for section, key, default in (("", "init_from", ""), ("model", "w_rec_mean", 0.0)):
+        where = d[section] if section else d
+        if where.get(key) == default:
+            where.pop(key)
     return repr(d)
