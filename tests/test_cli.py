@@ -74,3 +74,4 @@ def test_train_init_from_starts_from_the_given_networks(tmp_path, capsys):
     for extra, needle in bad:
         rc = main(["train", "--preset", "tiny", "--out", str(tmp_path / "x"), "-q", *extra])
         assert rc == 2 and needle in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything was written

@@ -165,11 +165,13 @@ def train_run_ray(
     out = Path(out)
     check_run_dir(out, cfg)
     require_ray()
+    seeds = member_seeds(cfg)
+    todo = [s for s in seeds if s not in finished_seeds(out, seeds)]
+    # starting weights (init_from) are read here, before any write: bad files are refused
+    initial = _as_numpy(initial_params(cfg, todo)) if todo else None
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     record(out, out / CONFIG_FILE)
-    seeds = member_seeds(cfg)
-    todo = [s for s in seeds if s not in finished_seeds(out, seeds)]
     chunks = _chunks(todo, chunk_size)
     if chunks:
         log.info(
@@ -188,7 +190,10 @@ def train_run_ray(
 
         ray_map(
             _train_chunk_item,
-            [(cfg, chunk, _as_numpy(initial_params(cfg, chunk))) for chunk in chunks],
+            [
+                (cfg, chunk, None if initial is None else initial[i : i + len(chunk)])
+                for i, chunk in zip(range(0, len(todo), chunk_size), chunks, strict=True)
+            ],
             address,
             num_cpus=num_cpus,
             on_result=write_chunk,

@@ -185,6 +185,10 @@ def initial_params(cfg: RunConfig, seeds: list[int]) -> list | None:
     order = member_seeds(cfg)
     out = []
     for s in seeds:
+        if s not in order:
+            raise ConfigError(
+                f"init_from: seed {s} is not one of the run's members {order} (one file each)"
+            )
         path = files[order.index(s)]
         try:
             out.append(params_from_network(load_network(path), cfg.model, cfg.task))
@@ -206,11 +210,12 @@ def train_run(
     """
     out = Path(out)
     check_run_dir(out, cfg)
+    seeds = member_seeds(cfg) if seeds is None else list(seeds)
+    todo = [s for s in seeds if s not in finished_seeds(out, seeds)]
+    initial = initial_params(cfg, todo) if todo else None  # bad files: refused before any write
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / CONFIG_FILE)
     record(out, out / CONFIG_FILE)
-    seeds = member_seeds(cfg) if seeds is None else list(seeds)
-    todo = [s for s in seeds if s not in finished_seeds(out, seeds)]
     if todo:
         log.info("training %d network(s): seeds %s", len(todo), todo)
 
@@ -223,7 +228,7 @@ def train_run(
             checkpoint=out / "checkpoint.npz",
             progress=progress,
             on_member_done=member_done,
-            initial=initial_params(cfg, todo),
+            initial=initial,
         )
         log.info("trained %d network(s) in %.1f s", len(todo), result.wall_s)
     ckpt = out / "checkpoint.npz"
