@@ -69,6 +69,7 @@ def test_train_init_from_starts_from_the_given_networks(tmp_path, capsys):
     bad = [
         (["--networks", "3", "--init-from", str(first)], "n_networks = 3"),
         (["--init-from", str(tmp_path / "nope")], "no such file"),
+        (["--init-from", str(tmp_path)], "no network files"),
         (["--init-from", str(first), "--set", "model.n_units=8"], "init_from"),
     ]
     for extra, needle in bad:

@@ -297,10 +297,10 @@ def simulate(
         noise = noise_array(0 if noise_seed is None else noise_seed, u.shape[0], (net.n_units,))
         if noise_gain_n is not None:
             gain = np.asarray(noise_gain_n, np.float32)
-            if gain.shape != (net.n_units,) or not np.all(np.isfinite(gain)):
-                raise ValueError(
-                    f"noise_gain_n must be {net.n_units} finite numbers, got shape {gain.shape}"
-                )
+            if gain.shape != (net.n_units,):
+                raise ValueError(f"noise_gain_n must have shape ({net.n_units},), got {gain.shape}")
+            if not np.all(np.isfinite(gain)):
+                raise ValueError("noise_gain_n must hold finite numbers")
             noise = noise * jnp.asarray(gain)
     w_rec, w_in, b, a = _net_arrays(net, jnp.float32)
     xs = _run_jit(w_rec, w_in, b, a, u, x0, noise, float(sigma), form=net.form)

@@ -160,11 +160,15 @@ def init_network_files(path: str | Path) -> list[Path]:
     p = Path(path)
     if p.is_file():
         return [p]
-    if (p / "networks").is_dir():
-        return list_network_files(p)
-    if p.is_dir():
-        return sorted(p.glob("*.npz"))
-    raise ConfigError(f"init_from = {str(path)!r} is invalid: no such file or directory")
+    if not p.is_dir():
+        raise ConfigError(f"init_from = {str(path)!r} is invalid: no such file or directory")
+    files = list_network_files(p) if (p / "networks").is_dir() else sorted(p.glob("*.npz"))
+    if not files:
+        raise ConfigError(
+            f"init_from = {str(path)!r} is invalid: it holds no network files (.npz), "
+            "neither in it nor in its networks/ folder"
+        )
+    return files
 
 
 def initial_params(cfg: RunConfig, seeds: list[int]) -> list | None:
