@@ -186,9 +186,15 @@ def hash_normal(seed: int | jax.Array, t: jax.Array, lanes: jax.Array) -> jax.Ar
     return np.float32(np.sqrt(2.0)) * jax.lax.erf_inv(2.0 * u - 1.0)
 
 
+def noise_lanes(shape: tuple[int, ...]) -> jax.Array:
+    """The :func:`hash_normal` lane of every entry of a noise draw of ``shape`` (row-major):
+    trial b, unit n of a (B, N) draw is lane b * N + n."""
+    return jnp.arange(int(np.prod(shape)), dtype=jnp.uint32).reshape(shape)
+
+
 def noise_array(seed: int | jax.Array, n_steps: int, shape: tuple[int, ...]) -> jax.Array:
     """The hash noise of steps 0..n_steps-1 as an explicit array (n_steps, *shape)."""
-    lanes = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32).reshape(shape)
+    lanes = noise_lanes(shape)
     return jax.vmap(lambda t: hash_normal(seed, t, lanes))(jnp.arange(n_steps, dtype=jnp.uint32))
 
 
@@ -317,7 +323,7 @@ def _run_z(w_rec, w_in, b, a, u_tbm, seed, sigma, *, form: str, noisy: bool):
     t), but neither the noise nor the states are materialised: an evaluation of long trials
     stays in cache."""
     n_b, n = u_tbm.shape[1], w_rec.shape[0]
-    lanes = jnp.arange(n_b * n, dtype=jnp.uint32).reshape(n_b, n)
+    lanes = noise_lanes((n_b, n))
 
     def body(x, inp):
         t, u = inp

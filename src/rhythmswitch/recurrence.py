@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rhythmswitch.config import TaskConfig
-from rhythmswitch.model import hash_normal, rate_of, run
+from rhythmswitch.model import hash_normal, noise_lanes, rate_of, run
 from rhythmswitch.task import pulse_schedule
 
 ZFn = Callable[..., jax.Array]
@@ -101,7 +101,7 @@ def make_z_stack_fn(
     n_steps = int(idx_t.shape[0])
     amp = np.float32(task.pulse_amp)
     sigma32 = np.float32(sigma)
-    lanes = jnp.arange(batch * n_units, dtype=jnp.uint32).reshape(batch, n_units)
+    lanes = noise_lanes((batch, n_units))
 
     cut_t = np.zeros(n_steps, bool)
     cut_t[[t for t in cut_at if 0 < t < n_steps]] = True
