@@ -77,6 +77,8 @@ def test_overrides_apply_and_type_check():
         ("train.curriculum=[[500, 10, 1.0, 2]]", "[window_steps, iters, sigma_scale]"),
         ("train.curriculum=[[500, 10.5]]", "[window_steps, iters]"),
         ("train.curriculum=[[2, 10]]", "window_steps >= 4"),
+        ("train.amp_floor=-0.1", "train.amp_floor"),
+        ("train.amp_floor=0.1", "both > 0 or both 0"),
     ],
 )
 def test_bad_overrides_name_field_and_value(item, needle):

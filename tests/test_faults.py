@@ -184,9 +184,9 @@ def _train_with_fault(monkeypatch, cfg, seeds, bad_seed: int, bad_iter: int):
         loss_fn = make_loss_fn(cfg, window_steps, *args)
 
         def faulty(params, keys):  # a stack of members, one key each
-            losses, aux = loss_fn(params, keys)
-            hit = jnp.all(keys == bad_key, axis=-1)
-            return losses * jnp.where(hit, jnp.nan, 1.0), aux
+            objectives, (losses, ratios) = loss_fn(params, keys)
+            nan = jnp.where(jnp.all(keys == bad_key, axis=-1), jnp.nan, 1.0)
+            return objectives * nan, (losses * nan, ratios)
 
         return faulty
 

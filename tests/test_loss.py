@@ -1,8 +1,16 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rhythmswitch.loss import band_mask, band_masks, band_ratio, ratio_numpy, window_loss
+from rhythmswitch.loss import (
+    amplitude_penalty,
+    band_mask,
+    band_masks,
+    band_ratio,
+    ratio_numpy,
+    window_loss,
+)
 
 
 def test_band_mask_is_half_open_and_drops_dc():
@@ -28,6 +36,23 @@ def test_ratio_of_sinusoids_is_computable_by_hand():
         )
     )
     assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_amplitude_penalty_by_hand():
+    fs, win = 1000.0, 1000
+    t = np.arange(win) / fs
+    # an on-bin sinusoid of amplitude A has standard deviation A / sqrt(2) over its window
+    loud = 0.4 * np.sin(2 * np.pi * 5 * t) + 0.3  # std 0.2828 (the offset does not count)
+    quiet = 0.1 * np.sin(2 * np.pi * 40 * t)  # std 0.0707
+    z = jnp.asarray(np.concatenate([np.zeros(7), loud, quiet])[None, :], jnp.float32)
+    starts = np.array([7, 7 + win])
+    floor = 0.2
+    expected = (0.0 + (1 - 0.1 / np.sqrt(2) / floor) ** 2) / 2
+    assert float(amplitude_penalty(z, starts, win, floor)) == pytest.approx(expected, rel=1e-4)
+    # a window at or above the floor adds nothing and gets no gradient
+    grad = jax.grad(lambda v: amplitude_penalty(v, starts, win, floor))(z)
+    assert np.all(np.asarray(grad)[0, 7 : 7 + win] == 0.0)
+    assert np.any(np.asarray(grad)[0, 7 + win :] != 0.0)
 
 
 def test_window_loss_by_hand():

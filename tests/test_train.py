@@ -175,6 +175,20 @@ def test_a_curriculum_stage_can_set_its_own_training_noise():
     assert staged.history[0][3:] != plain.history[0][3:]
 
 
+def test_the_amplitude_floor_changes_the_gradient_not_the_reported_loss():
+    base = train_ensemble(_cfg(), seeds=[4])
+    # a floor no window reaches: every step differs, but the first reported loss (of the
+    # shared initial weights) is the power-ratio loss, as without the floor
+    pushed = train_ensemble(_cfg("train.amp_floor=10.0", "train.amp_weight=1.0"), seeds=[4])
+    assert pushed.history[0][0] == base.history[0][0]
+    assert pushed.history[0][1:] != base.history[0][1:]
+    # a floor every window clears adds nothing: the same bits as without it
+    cleared = train_ensemble(_cfg("train.amp_floor=1e-12", "train.amp_weight=1.0"), seeds=[4])
+    assert cleared.history[0] == base.history[0]
+    for x, y in zip(_leaves(cleared.best_params[0]), _leaves(base.best_params[0]), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
     import inspect
 

@@ -267,6 +267,12 @@ class TrainConfig:
     low loss can step out of a solution and not find its way back.
     ``sigma_scale``: training trials use noise ``sigma_scale * model.sigma``; the model's sigma
     (and so the evaluation's noisy runs) is unchanged.
+    ``amp_floor``, ``amp_weight``: 0 (off) or an amplitude floor for the population output.  The
+    training objective adds ``amp_weight * mean((1 - std(z_w) / amp_floor)_+^2)`` over the loss
+    windows z_w, so windows whose output is quieter than ``amp_floor`` (standard deviation) are
+    pushed louder; the power-ratio loss itself is scale-free, and the training noise's share of
+    a quiet output's power is what keeps trained networks below the criterion (README).  The
+    reported loss, best-loss weights and the paper's criterion use the power-ratio loss alone.
 
     ``noise_rng``: ``hash`` (a counter-based generator, generated chunk by chunk,
     exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).
@@ -302,6 +308,8 @@ class TrainConfig:
     sigma_scale: float = 1.0
     spike_factor: float = 0.0
     spike_floor: float = 0.01
+    amp_floor: float = 0.0
+    amp_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -360,6 +368,14 @@ class TrainConfig:
         if not (self.spike_factor == 0.0 or self.spike_factor > 1.0):
             _fail("train.spike_factor", self.spike_factor, "must be 0 (off) or > 1")
         _check_float("train.spike_floor", self.spike_floor, 0.0, strict=True)
+        _check_float("train.amp_floor", self.amp_floor, 0.0)
+        _check_float("train.amp_weight", self.amp_weight, 0.0)
+        if (self.amp_floor > 0) != (self.amp_weight > 0):
+            _fail(
+                "train.amp_floor",
+                self.amp_floor,
+                f"is set together with train.amp_weight ({self.amp_weight}): both > 0 or both 0",
+            )
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

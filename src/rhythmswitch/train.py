@@ -40,7 +40,7 @@ from jax.sharding import PartitionSpec as P
 
 from rhythmswitch.config import RunConfig
 from rhythmswitch.devices import member_devices
-from rhythmswitch.loss import band_masks, window_loss
+from rhythmswitch.loss import amplitude_penalty, band_masks, window_loss
 from rhythmswitch.model import Params, a_from_raw, init_params, params_to_network, project
 from rhythmswitch.recurrence import DA_FROM_STATES_MIN_A, make_z_stack_fn
 from rhythmswitch.task import sample_modes, window_starts
@@ -138,12 +138,14 @@ def _scale_tau(factor: float) -> optax.GradientTransformation:
 def make_loss_fn(
     cfg: RunConfig, window_steps: int, da_from_states: bool = False
 ) -> Callable[[Params, jax.Array], tuple]:
-    """``loss_fn(params_K, keys_K) -> (losses (K,), ratios (K, B, J))`` for a stack of members,
-    each with its own iteration key (K, 2).
+    """``loss_fn(params_K, keys_K) -> (objectives (K,), (losses (K,), ratios (K, B, J)))`` for a
+    stack of members, each with its own iteration key (K, 2).  ``losses`` is the power-ratio
+    loss; ``objectives`` adds the amplitude-floor term (``train.amp_floor``; equal to ``losses``
+    when it is off), the value the gradient is taken of.
 
     The members' recurrences run as one stacked kernel
     (:func:`rhythmswitch.recurrence.make_z_stack_fn`); nothing mixes members, so the gradient of
-    ``losses.sum()`` with respect to member k's parameters is the gradient of its own loss.
+    ``objectives.sum()`` with respect to member k's parameters is the gradient of its own one.
     ``da_from_states``: the cheaper gradient of a (same loss) while a is bounded away from 0."""
     task, model, tr = cfg.task, cfg.model, cfg.train
     z_stack, _ = make_z_stack_fn(
@@ -182,7 +184,12 @@ def make_loss_fn(
         loss, ratios = window_loss(z, modes, starts, window_steps, masks, task.fs_hz)
         for t_starts, length, t_masks in tails:
             loss = loss + window_loss(z, modes, t_starts, length, t_masks, task.fs_hz)[0]
-        return loss / (1 + len(tails)), ratios
+        loss = loss / (1 + len(tails))
+        objective = loss
+        if tr.amp_weight > 0:
+            penalty = amplitude_penalty(z, starts, window_steps, tr.amp_floor)
+            objective = objective + tr.amp_weight * penalty
+        return objective, (loss, ratios)
 
     def loss_fn(params: Params, keys: jax.Array):
         modes, x0, noise = jax.vmap(draw)(keys)
@@ -282,8 +289,8 @@ def make_ensemble_step(
     loss_fn = make_loss_fn(cfg, window_steps, da_from_states)
 
     def total(params, keys):
-        losses, ratios = loss_fn(params, keys)
-        return jnp.sum(losses), losses
+        objectives, (losses, _) = loss_fn(params, keys)
+        return jnp.sum(objectives), losses
 
     grad_fn = jax.value_and_grad(total, has_aux=True)
     model = cfg.model
@@ -882,7 +889,12 @@ def config_fingerprint(cfg: RunConfig) -> str:
     d["train"].pop("group_size", None)
     # settings added later leave the fingerprint of configs that do not use them unchanged,
     # so checkpoints written before they existed still resume
-    for section, key, default in (("", "init_from", ""), ("model", "w_rec_mean", 0.0)):
+    for section, key, default in (
+        ("", "init_from", ""),
+        ("model", "w_rec_mean", 0.0),
+        ("train", "amp_floor", 0.0),
+        ("train", "amp_weight", 0.0),
+    ):
         where = d[section] if section else d
         if where.get(key) == default:
             where.pop(key)
