@@ -57,9 +57,7 @@ def window_loss(
     return jnp.mean((ratios - 1.0) ** 2), ratios
 
 
-def amplitude_penalty(
-    z_bt: jax.Array, starts: np.ndarray, window: int, floor: float
-) -> jax.Array:
+def amplitude_penalty(z_bt: jax.Array, starts: np.ndarray, window: int, floor: float) -> jax.Array:
     """mean over trials and windows of (1 - std(z_w) / floor)_+^2 (``train.amp_floor``): zero
     for every window whose output varies at least ``floor`` (standard deviation)."""
     segs = jnp.stack([z_bt[:, s : s + window] for s in starts.tolist()], axis=1)  # (B, J, L)
