@@ -99,7 +99,10 @@ def test_bench_converge_tiny_one_network(tmp_path):
     rec = bench.bench_converge(cfg, out=tmp_path / "run", stream=buf)
     (line,) = _lines(buf)
     assert line == json.loads(json.dumps(rec))
-    assert line["preset"] == "tiny" and line["networks"] == 1
+    assert line["preset"] == "tiny" and line["networks"] == 1 and line["seed"] == cfg.seed
+    # the record says how the run differs from its preset (not the ensemble size)
+    assert "train.max_iters=10" in line["changes"]
+    assert not any(c.startswith("n_networks") for c in line["changes"])
     assert line["wall_s"] >= line["train_s"] > 0
     assert len(line["time_to_criterion_s"]) == len(line["iterations"]) == 1
     assert 1 <= line["iterations"][0] <= 10

@@ -106,3 +106,23 @@ def test_direct_construction_validates():
         TaskConfig(transient_steps=10, pulse_steps=100)
     with pytest.raises(ConfigError, match="train.lr_schedule"):
         TrainConfig(lr_schedule="linear")
+
+
+def test_changes_from_preset_rebuild_the_config():
+    from rhythmswitch.config import changes_from_preset
+
+    assert changes_from_preset(get_preset("fast")) == []
+    items = [
+        "train.amp_floor=0.15",
+        "train.amp_weight=0.01",
+        "train.curriculum=[[500, 10, 2.0]]",
+        "model.tau_init=constant",
+        "task.bands_hz=[[4, 8], [8, 13], [13, 30], [30, 80]]",
+        "n_networks=3",  # ensemble size and seed are not settings of a member
+        "seed=7",
+    ]
+    cfg = apply_overrides(get_preset("fast"), items)
+    changes = changes_from_preset(cfg)
+    assert len(changes) == 5 and "train.amp_floor=0.15" in changes
+    rebuilt = apply_overrides(get_preset("fast"), [*changes, "n_networks=3", "seed=7"])
+    assert rebuilt == cfg

@@ -43,7 +43,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from rhythmswitch.config import ConfigError, RunConfig, apply_overrides, get_preset
+from rhythmswitch.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    changes_from_preset,
+    get_preset,
+)
 
 log = logging.getLogger("rhythmswitch.bench")  # also when run as python -m
 
@@ -502,7 +508,9 @@ def bench_converge(
         best = [float(r["best_loss"]) for r in rows]
         rec: Record = {
             "preset": cfg.preset,
+            "changes": changes_from_preset(cfg),
             "networks": cfg.n_networks,
+            "seed": cfg.seed,
             "wall_s": t2 - t0,
             "train_s": t1 - t0,
             "evaluate_s": t2 - t1,

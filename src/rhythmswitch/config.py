@@ -547,6 +547,23 @@ def get_preset(name: str) -> RunConfig:
     return PRESETS[name]()
 
 
+def changes_from_preset(cfg: RunConfig) -> list[str]:
+    """The settings of ``cfg`` that differ from its preset's, as ``section.field=value`` items
+    (what ``--set`` would need to rebuild it; ensemble size and base seed are not counted).
+    A config whose preset name is not a known preset is compared with nothing: ``[]``."""
+    if cfg.preset not in PRESETS:
+        return []
+    ours, base = cfg.to_dict(), get_preset(cfg.preset).to_dict()
+    out = []
+    if ours.get("init_from") != base.get("init_from"):
+        out.append(f"init_from={ours.get('init_from')}")
+    for section in ("task", "model", "train"):
+        for key, value in ours[section].items():
+            if base[section].get(key) != value:
+                out.append(f"{section}.{key}={json.dumps(value)}")
+    return out
+
+
 # -- overrides -----------------------------------------------------------------------------
 
 _SECTIONS = ("task", "model", "train")
