@@ -270,9 +270,10 @@ class TrainConfig:
     ``amp_floor``, ``amp_weight``: 0 (off) or an amplitude floor for the population output.  The
     training objective adds ``amp_weight * mean((1 - std(z_w) / amp_floor)_+^2)`` over the loss
     windows z_w, so windows whose output is quieter than ``amp_floor`` (standard deviation) are
-    pushed louder; the power-ratio loss itself is scale-free, and the training noise's share of
-    a quiet output's power is what keeps trained networks below the criterion (README).  The
-    reported loss, best-loss weights and the paper's criterion use the power-ratio loss alone.
+    pushed louder (the power-ratio loss itself is scale-free).  Built to test whether a quiet,
+    incoherent output is what keeps trained networks on the noisy plateau; measured: it makes
+    the output louder and more coherent but does not lift the plateau (README).  The reported
+    loss, best-loss weights and the paper's criterion use the power-ratio loss alone.
 
     ``noise_rng``: ``hash`` (a counter-based generator, generated chunk by chunk,
     exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).

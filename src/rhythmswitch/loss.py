@@ -39,6 +39,11 @@ def band_ratio(z: jax.Array, mask: jax.Array, fs_hz: float) -> jax.Array:
     return jnp.sum(p * mask, axis=-1) / jnp.maximum(total, jnp.finfo(p.dtype).tiny)
 
 
+def windows(z_bt: jax.Array, starts: np.ndarray, window: int) -> jax.Array:
+    """The loss windows of a batch of outputs (B, T): shape (B, J, window), one per start."""
+    return jnp.stack([z_bt[:, s : s + window] for s in starts.tolist()], axis=1)
+
+
 def window_loss(
     z_bt: jax.Array,
     modes_bj: jax.Array,
@@ -51,7 +56,7 @@ def window_loss(
 
     Returns (loss, ratios of shape (B, J)).
     """
-    segs = jnp.stack([z_bt[:, s : s + window] for s in starts.tolist()], axis=1)  # (B, J, L)
+    segs = windows(z_bt, starts, window)
     masks = jnp.asarray(masks_ml)[modes_bj]  # (B, J, L//2)
     ratios = band_ratio(segs, masks, fs_hz)
     return jnp.mean((ratios - 1.0) ** 2), ratios
@@ -60,8 +65,9 @@ def window_loss(
 def amplitude_penalty(z_bt: jax.Array, starts: np.ndarray, window: int, floor: float) -> jax.Array:
     """mean over trials and windows of (1 - std(z_w) / floor)_+^2 (``train.amp_floor``): zero
     for every window whose output varies at least ``floor`` (standard deviation)."""
-    segs = jnp.stack([z_bt[:, s : s + window] for s in starts.tolist()], axis=1)  # (B, J, L)
-    return jnp.mean(jnp.maximum(1.0 - jnp.std(segs, axis=-1) / floor, 0.0) ** 2)
+    return jnp.mean(
+        jnp.maximum(1.0 - jnp.std(windows(z_bt, starts, window), axis=-1) / floor, 0.0) ** 2
+    )
 
 
 def ratio_numpy(z: np.ndarray, fs_hz: float, band_hz: tuple[float, float]) -> float:
