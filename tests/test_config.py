@@ -79,6 +79,7 @@ def test_overrides_apply_and_type_check():
         ("train.curriculum=[[2, 10]]", "window_steps >= 4"),
         ("train.amp_floor=-0.1", "train.amp_floor"),
         ("train.amp_floor=0.1", "both > 0 or both 0"),
+        ("train.select_streams=0", "train.select_streams"),
     ],
 )
 def test_bad_overrides_name_field_and_value(item, needle):

@@ -199,6 +199,32 @@ def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
     assert default != SELECTION_NOISE_SEED
 
 
+def test_selection_can_require_a_pass_on_several_noise_streams():
+    import dataclasses
+
+    from rhythmswitch.evaluate import evaluate_network
+    from rhythmswitch.model import init_params
+    from rhythmswitch.train import SELECTION_NOISE_SEED, member_network, selection_evaluation
+
+    cfg = _cfg("model.sigma=0.5", "train.select_streams=3")
+    params = init_params(cfg.model, cfg.task, key=jax.random.PRNGKey(3))
+    net = member_network(cfg, params, 3)
+    sel = selection_evaluation(net, cfg)
+    evs = [
+        evaluate_network(net, cfg.task, sigma=0.5, noise_seed=SELECTION_NOISE_SEED + i)
+        for i in range(3)
+    ]
+    clean = [r for r in evs[0].rows if r.noise == 0]
+    noisy = [r for ev in evs for r in ev.rows if r.noise > 0]
+    key = dataclasses.astuple
+    assert sorted(map(key, sel.rows)) == sorted(map(key, clean + noisy))  # noise-free runs once
+    assert sel.min_ratio == min(ev.min_ratio for ev in evs)
+    reported = evaluate_network(net, cfg.task, sigma=0.5, noise_seed=0)
+    assert not {key(r) for r in reported.rows if r.noise > 0} & set(map(key, sel.rows))  # stream 0
+    one = selection_evaluation(net, _cfg("model.sigma=0.5"))
+    assert one == evs[0]
+
+
 def _guard_run(losses, factor=10.0, floor=0.01):
     """Feed a loss sequence through spike_guard; every update adds 1 to the (scalar) weights,
     so a weight's value names the iteration it was reached at."""

@@ -275,6 +275,11 @@ class TrainConfig:
     the output louder and more coherent but does not lift the plateau (README).  The reported
     loss, best-loss weights and the paper's criterion use the power-ratio loss alone.
 
+    ``select_streams``: how many noise streams the in-training evaluations (``stop_on_eval``)
+    run their noisy protocols on (streams 1 .. n; the reported evaluation uses stream 0); a set
+    of weights scores its smallest ratio over all of them, so a member stops as converged only
+    when it passes on every one.
+
     ``noise_rng``: ``hash`` (a counter-based generator, generated chunk by chunk,
     exact N(0, 1) marginals through the inverse error function) or ``threefry`` (jax.random).
     ``group_size``: 0 trains all members in one compiled call; n > 0 advances at most n members
@@ -311,6 +316,7 @@ class TrainConfig:
     spike_floor: float = 0.01
     amp_floor: float = 0.0
     amp_weight: float = 0.0
+    select_streams: int = 1
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -377,6 +383,7 @@ class TrainConfig:
                 self.amp_floor,
                 f"is set together with train.amp_weight ({self.amp_weight}): both > 0 or both 0",
             )
+        _check_int("train.select_streams", self.select_streams, 1)
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

@@ -805,6 +805,22 @@ def result_params(st: MemberState, k: int) -> Params:
 SELECTION_NOISE_SEED = 1
 
 
+def selection_evaluation(net, cfg: RunConfig):
+    """The evaluation that selects weights during training: the noise-free runs and the noisy
+    runs on ``train.select_streams`` noise streams from :data:`SELECTION_NOISE_SEED` on (never
+    the reported evaluation's stream 0); its smallest ratio is the smallest over all of them."""
+    from rhythmswitch.evaluate import evaluate_network
+
+    evs = [
+        evaluate_network(net, cfg.task, sigma=cfg.model.sigma, noise_seed=SELECTION_NOISE_SEED + i)
+        for i in range(cfg.train.select_streams)
+    ]
+    if len(evs) == 1:
+        return evs[0]
+    noisy = tuple(r for ev in evs[1:] for r in ev.rows if r.noise > 0)
+    return dataclasses.replace(evs[0], rows=evs[0].rows + noisy)
+
+
 def _check_criterion(
     cfg: RunConfig,
     st: MemberState,
@@ -824,8 +840,8 @@ def _check_criterion(
     the best so far are not evaluated further.  The training loss of one batch of 8 trials is a noisy estimate of how good a set
     of weights is (measured: best-batch losses of 1e-4 next to a running median of 3e-2), so
     the weights are chosen by the criterion the study is judged by.  The noisy runs use the
-    noise stream :data:`SELECTION_NOISE_SEED`, not the reported evaluation's: a member stopped
-    here as converged is confirmed (or not) by the evaluation on a fresh realisation.
+    noise streams of :func:`selection_evaluation`, not the reported evaluation's: a member
+    stopped here as converged is confirmed (or not) by the evaluation on a fresh realisation.
     """
     from rhythmswitch.evaluate import evaluate_network
 
@@ -851,7 +867,7 @@ def _check_criterion(
                 quick.min_ratio,
             )
             continue
-        ev = evaluate_network(net, cfg.task, sigma=cfg.model.sigma, noise_seed=SELECTION_NOISE_SEED)
+        ev = selection_evaluation(net, cfg)
         better = ev.min_ratio > float(st.eval_ratio[k])
         log.info(
             "member seed=%d at iteration %d: evaluation min ratio %.4f%s%s",
@@ -894,6 +910,7 @@ def config_fingerprint(cfg: RunConfig) -> str:
         ("model", "w_rec_mean", 0.0),
         ("train", "amp_floor", 0.0),
         ("train", "amp_weight", 0.0),
+        ("train", "select_streams", 1),
     ):
         where = d[section] if section else d
         if where.get(key) == default:
