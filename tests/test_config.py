@@ -80,6 +80,7 @@ def test_overrides_apply_and_type_check():
         ("train.amp_floor=-0.1", "train.amp_floor"),
         ("train.amp_floor=0.1", "both > 0 or both 0"),
         ("train.select_streams=0", "train.select_streams"),
+        ("train.amp_stages=-1", "train.amp_stages"),
     ],
 )
 def test_bad_overrides_name_field_and_value(item, needle):

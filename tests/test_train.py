@@ -164,7 +164,7 @@ def test_a_curriculum_stage_can_set_its_own_training_noise():
     from rhythmswitch.train import stages
 
     cfg = _cfg("model.sigma=0.1", "train.curriculum=[[100, 3, 2.0], [150, 2]]")
-    assert [tuple(s) for s in stages(cfg)] == [(0, 100, 2.0), (3, 150, 1.0), (5, 200, 1.0)]
+    assert [tuple(s)[:3] for s in stages(cfg)] == [(0, 100, 2.0), (3, 150, 1.0), (5, 200, 1.0)]
     # the first stage, noisy at 2 x sigma, is bit for bit a run at train.sigma_scale = 2 ...
     staged = train_ensemble(_cfg("model.sigma=0.1", "train.curriculum=[[200, 3, 2.0]]"), seeds=[4])
     plain = train_ensemble(_cfg("model.sigma=0.1", "train.sigma_scale=2.0"), seeds=[4])
@@ -197,6 +197,20 @@ def test_weights_are_selected_on_a_noise_stream_the_evaluation_does_not_use():
 
     default = inspect.signature(evaluate_network).parameters["noise_seed"].default
     assert default != SELECTION_NOISE_SEED
+
+
+def test_the_amplitude_floor_can_be_limited_to_the_first_stages():
+    from rhythmswitch.train import stages
+
+    amp = ["train.amp_floor=10.0", "train.amp_weight=1.0", "train.curriculum=[[200, 3]]"]
+    limited_cfg = _cfg(*amp, "train.amp_stages=1")
+    assert [s.amp for s in stages(limited_cfg)] == [True, False]
+    assert [s.amp for s in stages(_cfg(*amp))] == [True, True]
+    assert [s.amp for s in stages(_cfg("train.curriculum=[[200, 3]]"))] == [False, False]
+    limited = train_ensemble(limited_cfg, seeds=[4]).history[0]
+    throughout = train_ensemble(_cfg(*amp), seeds=[4]).history[0]
+    assert limited[:3] == throughout[:3]  # the first stage: the floor in both
+    assert limited[3:] != throughout[3:]  # then only one of them
 
 
 def test_selection_can_require_a_pass_on_several_noise_streams():

@@ -274,6 +274,8 @@ class TrainConfig:
     incoherent output is what keeps trained networks on the noisy plateau; measured: it makes
     the output louder and more coherent but does not lift the plateau (README).  The reported
     loss, best-loss weights and the paper's criterion use the power-ratio loss alone.
+    ``amp_stages``: 0 (the floor applies throughout) or n >= 1: only in the first n stages of
+    the curriculum (counting the final one), so the last ones train on the paper's loss alone.
 
     ``select_streams``: how many noise streams the in-training evaluations (``stop_on_eval``)
     run their noisy protocols on (streams 1 .. n; the reported evaluation uses stream 0); a set
@@ -317,6 +319,7 @@ class TrainConfig:
     amp_floor: float = 0.0
     amp_weight: float = 0.0
     select_streams: int = 1
+    amp_stages: int = 0
 
     def __post_init__(self) -> None:
         _check_int("train.batch_size", self.batch_size, 1)
@@ -384,6 +387,7 @@ class TrainConfig:
                 f"is set together with train.amp_weight ({self.amp_weight}): both > 0 or both 0",
             )
         _check_int("train.select_streams", self.select_streams, 1)
+        _check_int("train.amp_stages", self.amp_stages, 0)
         if not isinstance(self.balanced_modes, bool):
             _fail("train.balanced_modes", self.balanced_modes, "must be true or false")
 

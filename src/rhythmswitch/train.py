@@ -465,21 +465,28 @@ def init_member_state(
 
 
 class Stage(NamedTuple):
-    """One curriculum stage: its first iteration, loss window and training-noise scale."""
+    """One curriculum stage: its first iteration, loss window, training-noise scale and whether
+    the amplitude floor (``train.amp_floor``) is part of its objective."""
 
     start: int
     window_steps: int
     sigma_scale: float
+    amp: bool = True
 
 
 def stages(cfg: RunConfig) -> list[Stage]:
     """Every curriculum stage in order, ending with the task window (``train.curriculum``)."""
+    tr = cfg.train
     out, it = [], 0
-    for w, n, *rest in cfg.train.curriculum:
-        out.append(Stage(it, w, float(rest[0]) if rest else cfg.train.sigma_scale))
+    for w, n, *rest in tr.curriculum:
+        out.append(Stage(it, w, float(rest[0]) if rest else tr.sigma_scale))
         it += n
-    out.append(Stage(it, cfg.task.window_steps, cfg.train.sigma_scale))
-    return out
+    out.append(Stage(it, cfg.task.window_steps, tr.sigma_scale))
+    floor_on = tr.amp_weight > 0
+    return [
+        s._replace(amp=floor_on and (tr.amp_stages == 0 or k < tr.amp_stages))
+        for k, s in enumerate(out)
+    ]
 
 
 def stage_at(cfg: RunConfig, iteration: int) -> tuple[int, Stage, int]:
@@ -493,12 +500,17 @@ def stage_at(cfg: RunConfig, iteration: int) -> tuple[int, Stage, int]:
 
 
 def stage_config(cfg: RunConfig, stage: Stage) -> RunConfig:
-    """``cfg`` with the stage's training-noise scale (the compiled step reads it from there)."""
-    if stage.sigma_scale == cfg.train.sigma_scale:
+    """``cfg`` with the stage's training-noise scale and amplitude floor (the compiled step
+    reads them from there)."""
+    tr = cfg.train
+    changes: dict[str, Any] = {}
+    if stage.sigma_scale != tr.sigma_scale:
+        changes["sigma_scale"] = stage.sigma_scale
+    if not stage.amp and tr.amp_weight > 0:
+        changes.update(amp_floor=0.0, amp_weight=0.0)
+    if not changes:
         return cfg
-    return dataclasses.replace(
-        cfg, train=dataclasses.replace(cfg.train, sigma_scale=stage.sigma_scale)
-    )
+    return dataclasses.replace(cfg, train=dataclasses.replace(tr, **changes))
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -911,6 +923,7 @@ def config_fingerprint(cfg: RunConfig) -> str:
         ("train", "amp_floor", 0.0),
         ("train", "amp_weight", 0.0),
         ("train", "select_streams", 1),
+        ("train", "amp_stages", 0),
     ):
         where = d[section] if section else d
         if where.get(key) == default:
