@@ -88,14 +88,16 @@ def evaluate_network(
     noise_seed: int = 0,
     transitions: bool = True,
     threshold: float = CONVERGED_THRESHOLD,
+    noise_free: bool = True,
 ) -> Evaluation:
-    """Ratios for the sequence and (optionally) all ordered transitions, with and without noise.
+    """Ratios for the sequence and (optionally) all ordered transitions, with and without noise
+    (``noise_free=False``: the noisy runs only).
 
     ``task`` supplies the protocol timing; bands, names and dt always come from the network.
     """
     cfg = task_config_for_network(net, task)
     rows: list[EvalRow] = []
-    noises = [0.0] + ([float(sigma)] if sigma > 0 else [])
+    noises = ([0.0] if noise_free else []) + ([float(sigma)] if sigma > 0 else [])
     for noise in noises:
         for protos in ([sequence_protocol(cfg)], transition_protocols(cfg) if transitions else []):
             if not protos:

@@ -823,14 +823,16 @@ def selection_evaluation(net, cfg: RunConfig):
     the reported evaluation's stream 0); its smallest ratio is the smallest over all of them."""
     from rhythmswitch.evaluate import evaluate_network
 
-    evs = [
-        evaluate_network(net, cfg.task, sigma=cfg.model.sigma, noise_seed=SELECTION_NOISE_SEED + i)
-        for i in range(cfg.train.select_streams)
-    ]
-    if len(evs) == 1:
-        return evs[0]
-    noisy = tuple(r for ev in evs[1:] for r in ev.rows if r.noise > 0)
-    return dataclasses.replace(evs[0], rows=evs[0].rows + noisy)
+    sigma = cfg.model.sigma
+    first = evaluate_network(net, cfg.task, sigma=sigma, noise_seed=SELECTION_NOISE_SEED)
+    more = tuple(  # the noise-free runs do not depend on the stream: run them once
+        row
+        for i in range(1, cfg.train.select_streams)
+        for row in evaluate_network(
+            net, cfg.task, sigma=sigma, noise_seed=SELECTION_NOISE_SEED + i, noise_free=False
+        ).rows
+    )
+    return dataclasses.replace(first, rows=first.rows + more) if more else first
 
 
 def _check_criterion(
